@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench setup clean-venv
+.PHONY: demo test bench setup clean-venv browser-deps
 
 setup: $(STAMP)
 
@@ -18,8 +18,16 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)
 	$(PY) -m stavis_lib demo
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(PY) -m pytest tests
+
+# Debian's Chromium drives the JupyterLab browser test (Playwright never downloads a browser here).
+# Best effort: without it (no root, no apt) the browser test skips and says why.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
+	  echo "chromium not installed: the browser test will be skipped"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_inference.py

@@ -1,0 +1,468 @@
+"""Read any video file with its soundtrack (streaming) and write videos with sound.
+
+Frames and audio are decoded by the ffmpeg binary that ships with ``imageio-ffmpeg``
+(the one moviepy 2.x uses); container facts (fps, size, duration, audio present) come
+from moviepy's ``ffmpeg_parse_infos``. Nothing here holds a whole video in memory:
+
+* :func:`iter_frames` is a generator over one ffmpeg pipe (``rawvideo``, ``rgb24``);
+  an optional resize is done by ffmpeg (bilinear) before the bytes reach Python.
+* :func:`load_audio` decodes the soundtrack in chunks, downmixes each chunk to mono
+  (equal-weight mean of the channels) and resamples it block by block with
+  ``torchaudio.functional.resample`` (blocks overlap by the filter support, so the
+  result equals resampling the whole signal at once).
+
+Audio is returned on the SoundNet scale used by STAViS §3.2 (and the official loader,
+see ``reference/README.md`` "Audio"): 22.05 kHz mono float32 where full scale is
+±256, i.e. ``int16 / 128`` (float PCM in [-1, 1] times 256).
+
+Frame timing: frames are emitted at the stream's native rate, one per decoded frame
+(ffmpeg ``-fps_mode passthrough``: no frame is duplicated or dropped to force a
+constant rate). The number of decoded frames can differ from
+``container duration × fps`` by one or two: the container duration is usually the
+longer of the audio and video streams, and an MP4 edit list may hide the first
+decoded frame (``park.mp4`` has 18 packets, 17 shown frames, 0.55 s × 29.97 = 16.5).
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "MediaError",
+    "NoAudioWarning",
+    "VideoInfo",
+    "ffmpeg_exe",
+    "probe_video",
+    "iter_frames",
+    "read_frames",
+    "load_audio",
+    "resample_stream",
+    "write_video",
+    "SOUNDNET_SCALE",
+]
+
+SOUNDNET_SCALE = 256.0
+"""Float PCM in [-1, 1] times 256 = int16 / 128 (the SoundNet input scale)."""
+
+_CHUNK_BYTES = 1 << 20
+
+
+class MediaError(RuntimeError):
+    """A video or audio file could not be read or written; the message names the file."""
+
+
+class NoAudioWarning(UserWarning):
+    """A video has no audio track; silence of the video's length is used instead."""
+
+
+@dataclass
+class VideoInfo:
+    """Facts about a video file (from the container and a packet count)."""
+
+    path: str
+    n_frames: int
+    fps: float
+    width: int
+    height: int
+    duration: float
+    has_audio: bool
+    audio_rate: int | None
+    audio_channels: int | None = None
+
+
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary bundled with imageio-ffmpeg (honours ``IMAGEIO_FFMPEG_EXE``)."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+# ---------------------------------------------------------------------------- probing
+
+_LAYOUT_CHANNELS = {
+    "mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "3.0(back)": 3, "4.0": 4, "quad": 4,
+    "quad(side)": 4, "3.1": 4, "5.0": 5, "5.0(side)": 5, "4.1": 5, "5.1": 6, "5.1(side)": 6,
+    "6.0": 6, "6.0(front)": 6, "hexagonal": 6, "6.1": 7, "6.1(back)": 7, "6.1(front)": 7,
+    "7.0": 7, "7.0(front)": 7, "7.1": 8, "7.1(wide)": 8, "7.1(wide-side)": 8, "octagonal": 8,
+    "downmix": 2,
+}
+
+
+def _audio_channels(header: str) -> int | None:
+    """Channel count of the first audio stream in ffmpeg's ``-i`` header text."""
+    for line in header.splitlines():
+        if "Audio:" not in line:
+            continue
+        fields = [f.strip() for f in line.split("Audio:", 1)[1].split(",")]
+        for field in fields:
+            m = re.fullmatch(r"(\d+) channels", field)
+            if m:
+                return int(m.group(1))
+            if field in _LAYOUT_CHANNELS:
+                return _LAYOUT_CHANNELS[field]
+        return None
+    return None
+
+
+def _count_packets(path: Path) -> tuple[int | None, str]:
+    """Count video packets without decoding (stream copy to the null muxer); also return the header."""
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0",
+           "-c", "copy", "-f", "null", "-"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+    found = re.findall(r"frame=\s*(\d+)", proc.stderr)
+    return (int(found[-1]) if found and proc.returncode == 0 else None), proc.stderr
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Read the container facts of a video: frame count, fps, size, duration, audio.
+
+    ``n_frames`` counts the video packets (no decoding, fast even for long files); it
+    can exceed the number of frames :func:`iter_frames` yields by one when an MP4 edit
+    list hides a frame. Raises :class:`MediaError` naming the file when it is missing,
+    unreadable or has no video stream.
+    """
+    from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
+
+    p = Path(path)
+    if not p.is_file():
+        raise MediaError(f"{p}: no such video file")
+    try:
+        info = ffmpeg_parse_infos(str(p))
+    except Exception as exc:  # moviepy raises IOError/OSError/IndexError on bad files
+        raise MediaError(f"{p}: not a readable video file ({_first_line(str(exc))})") from exc
+    if not info.get("video_found"):
+        raise MediaError(f"{p}: the file has no video stream")
+    fps = float(info.get("video_fps") or 0.0)
+    width, height = (int(v) for v in info["video_size"])
+    if abs(int(info.get("video_rotation", 0) or 0)) in (90, 270):
+        width, height = height, width  # ffmpeg auto-rotates when decoding
+    duration = float(info.get("video_duration") or info.get("duration") or 0.0)
+    if fps <= 0 or width <= 0 or height <= 0:
+        raise MediaError(f"{p}: cannot determine frame rate or size (fps={fps}, size={width}x{height})")
+    packets, header = _count_packets(p)
+    n_frames = packets if packets is not None else int(round(duration * fps))
+    has_audio = bool(info.get("audio_found"))
+    rate = int(info["audio_fps"]) if has_audio and info.get("audio_fps") else None
+    channels = _audio_channels(header) if has_audio else None
+    return VideoInfo(str(p), int(n_frames), fps, width, height, duration, has_audio, rate, channels)
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+# ---------------------------------------------------------------------------- frames
+
+def _check_shortfall(path: Path, got: float, expected: float, stderr: str, unit: str) -> None:
+    """Raise when decoding reported errors and produced clearly less than the container announces."""
+    tolerance = max(2.0, 0.02 * expected)
+    if stderr.strip() and got < expected - tolerance:
+        raise MediaError(
+            f"{path}: truncated or corrupt file: decoded {got:g} {unit} of about {expected:.0f} "
+            f"announced by the container ({_first_line(stderr)})"
+        )
+
+
+def iter_frames(path: str | os.PathLike, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """Yield the frames of a video one by one as uint8 ``(H, W, 3)`` RGB arrays.
+
+    Streaming: one ffmpeg process writes raw frames into a pipe; only one frame is in
+    Python memory at a time. ``size=(W, H)`` resizes with ffmpeg's bilinear scaler (no
+    aspect kept, like the official ``Scale``). Frames come at the native rate, one per
+    decoded frame. A truncated/corrupt file raises :class:`MediaError` naming the file
+    (at open time, or when the stream ends early). Stopping the iteration early kills
+    the decoder.
+    """
+    p = Path(path)
+    info = probe_video(p)
+    width, height = (info.width, info.height) if size is None else (int(size[0]), int(size[1]))
+    if width <= 0 or height <= 0:
+        raise MediaError(f"{p}: invalid output size {size}")
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(p), "-map", "0:v:0",
+           "-an", "-sn", "-fps_mode", "passthrough"]
+    if size is not None:
+        cmd += ["-vf", f"scale={width}:{height}:flags=bilinear"]
+    cmd += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+    nbytes = width * height * 3
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, bufsize=0)
+        count = 0
+        try:
+            assert proc.stdout is not None
+            while True:
+                buf = bytearray(nbytes)
+                view = memoryview(buf)
+                filled = 0
+                while filled < nbytes:
+                    n = proc.stdout.readinto(view[filled:])
+                    if not n:
+                        break
+                    filled += n
+                if filled < nbytes:
+                    break
+                count += 1
+                yield np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3)
+            rc = proc.wait()
+            err.seek(0)
+            stderr = err.read().decode("utf-8", "replace")
+            if rc != 0:
+                raise MediaError(f"{p}: ffmpeg failed to decode the video ({_first_line(stderr)})")
+            if count == 0:
+                raise MediaError(f"{p}: no frame could be decoded ({_first_line(stderr)})")
+            _check_shortfall(p, count, info.duration * info.fps, stderr, "frames")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def read_frames(path: str | os.PathLike, size: tuple[int, int] | None = None,
+                max_frames: int | None = None) -> np.ndarray:
+    """Read frames into one ``(T, H, W, 3)`` uint8 array (use :func:`iter_frames` for long videos)."""
+    frames: list[np.ndarray] = []
+    gen = iter_frames(path, size)
+    try:
+        for frame in gen:
+            frames.append(frame)
+            if max_frames is not None and len(frames) >= max_frames:
+                break
+    finally:
+        gen.close()
+    if not frames:
+        raise MediaError(f"{path}: no frame could be decoded")
+    return np.stack(frames)
+
+
+# ---------------------------------------------------------------------------- audio
+
+def resample_stream(chunks: Iterable[np.ndarray], orig: int, new: int, block_size: int = 1 << 18) -> np.ndarray:
+    """Resample a mono signal given as consecutive chunks (``torchaudio`` sinc resampling).
+
+    Blocks of input whose start is a multiple of ``orig / gcd(orig, new)`` are resampled
+    with ``pad`` extra input samples on each side and trimmed, so the output equals
+    ``resample(concatenate(chunks))`` (up to float rounding) while holding only a block
+    of input in memory.
+    """
+    import torch
+    import torchaudio.transforms as AT
+
+    if orig == new:
+        parts = [np.asarray(c, dtype=np.float32) for c in chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    g = math.gcd(orig, new)
+    o, n = orig // g, new // g
+    resampler = AT.Resample(o, n)  # the sinc kernel of torchaudio.functional.resample, built once
+    pad = o * max(1, math.ceil(1024 / o))          # > filter support (6 zero crossings) for any rates
+    block = o * max(1, math.ceil(block_size / o))  # input samples per emitted block
+    out: list[np.ndarray] = []
+    buf = np.zeros(0, np.float32)
+    buf_start = 0  # global index of buf[0]
+    a = 0          # global index of the next input sample to emit output for
+
+    def run(seg_start: int, seg: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            res = resampler(torch.from_numpy(np.ascontiguousarray(seg)))
+        return res.numpy()[((a - seg_start) // o) * n:]
+
+    for chunk in chunks:
+        buf = np.concatenate([buf, np.asarray(chunk, dtype=np.float32)])
+        while buf_start + len(buf) >= a + block + pad:
+            seg_start = max(0, a - pad)
+            seg = buf[seg_start - buf_start: a + block + pad - buf_start]
+            out.append(run(seg_start, seg)[: block // o * n])
+            a += block
+            keep = max(0, a - pad)
+            buf = buf[keep - buf_start:]
+            buf_start = keep
+    total = buf_start + len(buf)
+    if total > a:
+        seg_start = max(0, a - pad)
+        out.append(run(seg_start, buf[seg_start - buf_start:]))
+    return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
+
+
+def load_audio(path: str | os.PathLike, sr: int = 22050) -> np.ndarray:
+    """The soundtrack of a video (or audio file) as float32 mono at ``sr`` Hz on the SoundNet scale.
+
+    §3.2: SoundNet takes the raw waveform at 22.05 kHz; the official loader feeds int16/128
+    values (reference/README.md "Audio"), so full scale is ±256. Channels are averaged
+    with equal weights, then resampled with ``torchaudio.functional.resample``. A file
+    without an audio track gives zeros of the video's duration and exactly one
+    :class:`NoAudioWarning`. Decoding streams in chunks.
+    """
+    p = Path(path)
+    try:
+        info = probe_video(p)
+    except MediaError as exc:
+        if "no video stream" not in str(exc):
+            raise
+        info = _probe_audio_only(p)
+    if not info.has_audio:
+        warnings.warn(f"{p}: no audio track; using {info.duration:.2f} s of silence", NoAudioWarning,
+                      stacklevel=2)
+        return np.zeros(int(round(info.duration * sr)), dtype=np.float32)
+    channels = info.audio_channels or 1
+    rate = int(info.audio_rate or sr)
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(p), "-map", "0:a:0",
+           "-vn", "-sn", "-f", "f32le", "-acodec", "pcm_f32le", "-ar", str(rate), "-ac", str(channels),
+           "pipe:1"]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, bufsize=0)
+        decoded = [0]
+
+        def chunks() -> Iterator[np.ndarray]:
+            assert proc.stdout is not None
+            frame_bytes = 4 * channels
+            rest = b""
+            while True:
+                data = proc.stdout.read(_CHUNK_BYTES)
+                if not data:
+                    break
+                data = rest + data
+                usable = len(data) - len(data) % frame_bytes
+                rest = data[usable:]
+                x = np.frombuffer(data[:usable], dtype="<f4").reshape(-1, channels)
+                decoded[0] += len(x)
+                yield x.mean(axis=1, dtype=np.float32) * np.float32(SOUNDNET_SCALE)
+
+        try:
+            wave = resample_stream(chunks(), rate, sr)
+            rc = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    if rc != 0:
+        raise MediaError(f"{p}: ffmpeg failed to decode the audio ({_first_line(stderr)})")
+    _check_shortfall(p, decoded[0] / rate, info.duration, stderr, "seconds of audio")
+    return wave
+
+
+def _probe_audio_only(p: Path) -> VideoInfo:
+    """Probe an audio-only file (wav, mp3 …) so :func:`load_audio` also reads plain audio files."""
+    from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
+
+    try:
+        info = ffmpeg_parse_infos(str(p))
+    except Exception as exc:
+        raise MediaError(f"{p}: not a readable media file ({_first_line(str(exc))})") from exc
+    if not info.get("audio_found"):
+        raise MediaError(f"{p}: the file has neither video nor audio")
+    header = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(p)],
+                            capture_output=True, text=True, errors="replace").stderr
+    return VideoInfo(str(p), 0, 0.0, 0, 0, float(info.get("duration") or 0.0), True,
+                     int(info["audio_fps"]), _audio_channels(header))
+
+
+# ---------------------------------------------------------------------------- writing
+
+def _write_wav(path: Path, wave: np.ndarray, rate: int) -> None:
+    """Write a SoundNet-scale waveform as a 16-bit PCM wav (int16 = wave * 128, clipped)."""
+    from scipy.io import wavfile
+
+    w = np.asarray(wave, dtype=np.float64)
+    if w.ndim == 2:  # (channels, N) or (N, channels): downmix
+        w = w.mean(axis=0 if w.shape[0] < w.shape[1] else 1)
+    pcm = np.clip(np.round(w * 128.0), -32768, 32767).astype(np.int16)
+    wavfile.write(str(path), int(rate), pcm)
+
+
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,
+                audio: str | os.PathLike | tuple[np.ndarray, int] | None = None,
+                crf: int = 18, preset: str = "veryfast") -> None:
+    """Write frames as an H.264 (yuv420p) mp4, optionally with a soundtrack (AAC).
+
+    ``frames``: iterable of uint8 ``(H, W, 3)`` RGB (or ``(H, W)`` gray) arrays, streamed
+    to ffmpeg. Odd sizes are padded by one black row/column (yuv420p needs even sizes).
+    ``audio``: a media file whose first audio track is copied in (e.g. the source video
+    of an overlay), or ``(wave, rate)`` on the SoundNet scale, or None. The soundtrack is
+    cut or padded with silence to the video's length. The file is written atomically.
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fps <= 0:
+        raise MediaError(f"{out}: fps must be positive, got {fps}")
+    it = iter(frames)
+    try:
+        first = _as_rgb(next(it), out)
+    except StopIteration:
+        raise MediaError(f"{out}: no frames to write") from None
+    height, width = first.shape[:2]
+    rate = Fraction(float(fps)).limit_denominator(100000)
+    tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix or '.mp4'}")
+    with tempfile.TemporaryDirectory() as td, tempfile.TemporaryFile() as err:
+        cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error",
+               "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+               "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0"]
+        audio_src: str | None = None
+        if isinstance(audio, tuple):
+            wav_path = Path(td) / "audio.wav"
+            _write_wav(wav_path, audio[0], int(audio[1]))
+            audio_src = str(wav_path)
+        elif audio is not None:
+            if not Path(audio).is_file():
+                raise MediaError(f"{audio}: audio source file not found (writing {out})")
+            audio_src = str(audio)
+        if audio_src is not None:
+            cmd += ["-i", audio_src]
+        cmd += ["-map", "0:v:0"]
+        if audio_src is not None:
+            cmd += ["-map", "1:a:0?", "-c:a", "aac", "-b:a", "128k", "-af", "apad", "-shortest"]
+        cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", preset,
+                "-crf", str(crf), "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+                "-f", "mp4", str(tmp)]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=err)
+        assert proc.stdin is not None
+        try:
+            frame = first
+            while True:
+                if frame.shape != first.shape:
+                    raise MediaError(f"{out}: frame of shape {frame.shape} differs from the first {first.shape}")
+                proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+                try:
+                    frame = _as_rgb(next(it), out)
+                except StopIteration:
+                    break
+            proc.stdin.close()
+            rc = proc.wait()
+        except BrokenPipeError:
+            rc = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            tmp.unlink(missing_ok=True)
+            raise
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    if rc != 0:
+        tmp.unlink(missing_ok=True)
+        raise MediaError(f"{out}: ffmpeg could not write the video ({_first_line(stderr)})")
+    os.replace(tmp, out)
+
+
+def _as_rgb(frame: np.ndarray, out: Path) -> np.ndarray:
+    a = np.asarray(frame)
+    if a.dtype != np.uint8:
+        raise MediaError(f"{out}: frames must be uint8, got {a.dtype}")
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise MediaError(f"{out}: frames must be (H, W, 3) RGB, got shape {a.shape}")
+    return a
