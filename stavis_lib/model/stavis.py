@@ -1,0 +1,159 @@
+"""The whole STAViS network (Fig. 2): visual trunk + DSAM, SoundNet, localization, fusion.
+
+Submodules (the top-level names group the parameters by part of the paper):
+
+* ``trunk``        §3.1 3D ResNet conv1..layer3 (official ``conv1``, ``bn1``, ``layer1-3``)
+* ``dsam``         §3.1 four DSAM modules (official ``score_dsn.{0..3}``)
+* ``visual_head``  S^v = 1x1 conv of V (official ``fuse``)
+* ``audio``        §3.2 SoundNet-8 (official ``soundnet8``), only when the variant uses audio
+* ``localization`` §3.3 L1/L2/L3 (official ``fusion3``), only when the variant uses audio
+* ``fusion``       §3.4 fusion head (S3's conv is the official ``fuseav``)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from stavis_lib.config import ModelConfig
+from stavis_lib.model.audio import AUDIO_DIM, SoundNet8
+from stavis_lib.model.fusion import FusionHead, logit_conv
+from stavis_lib.model.localization import Localization
+from stavis_lib.model.visual import DSAM, ResNet3DTrunk
+
+#: upsampling factor of the DSAM deconvolutions at levels 0..3 (conv1, layer1, layer2, layer3)
+DSAM_FACTORS = (2, 4, 8, 16)
+PARTS = ("trunk", "dsam", "visual_head", "audio", "localization", "fusion")
+STAGES = ("visual", "audiovisual")
+
+
+@dataclass
+class StavisOutput:
+    """Named outputs of one forward pass (all maps at the input resolution unless stated).
+
+    saliency: (B,1,H,W) logits of the final map (S^v for "visual", S^av otherwise).
+    visual: (B,1,H,W) logits S^v.
+    side: 4 x (B,1,H,W) logits, the upsampled DSAM activations A^m (deep supervision, eq. 6).
+    attention: 4 x (B,1,h_m,w_m) spatial-softmax maps M^m (eq. 2); each sums to 1 per sample.
+    localization: (B,K,H,W) localization maps L, None for "visual".
+    audio_features: (B,1024) f_a, None for "visual".
+    """
+
+    saliency: Tensor
+    visual: Tensor
+    side: list[Tensor]
+    attention: list[Tensor]
+    localization: Tensor | None
+    audio_features: Tensor | None
+
+
+class Stavis(nn.Module):
+    """STAViS (Tsiami, Koutras, Maragos, CVPR 2020), any Table-1 variant (see ``stavis_lib.config``)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.trunk = ResNet3DTrunk(config.depth, config.blocks, config.width, config.shortcut)
+        self.dsam = nn.ModuleList(
+            DSAM(c, f, config.dsam_channels) for c, f in zip(self.trunk.level_channels, DSAM_FACTORS)
+        )
+        v_channels = 4 * config.dsam_channels
+        self.visual_head = logit_conv(v_channels)
+        self.audio: SoundNet8 | None = None
+        self.localization: Localization | None = None
+        if config.uses_audio:
+            assert config.localization is not None
+            self.audio = SoundNet8()
+            self.localization = Localization(
+                config.localization,
+                visual_channels=self.trunk.level_channels[2],
+                audio_channels=AUDIO_DIM,
+                hidden_dim=config.hidden_dim,
+                n_maps=config.n_loc_maps,
+                visual_pool=config.visual_pool,
+            )
+        self.fusion = FusionHead(config.fusion, v_channels, config.n_loc_maps)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, frames: Tensor, audio: Tensor | None = None) -> StavisOutput:
+        """frames (B,3,T,H,W) officially normalised; audio (B,N)|(B,1,N)|(B,1,1,N), SoundNet scale."""
+        if frames.dim() != 5 or frames.shape[1] != 3:
+            raise ValueError(f"frames must have shape (B,3,T,H,W); got {tuple(frames.shape)}")
+        height, width = frames.shape[-2:]
+        if height % 16 or width % 16:
+            raise ValueError(f"frame height and width must be divisible by 16; got {height}x{width}")
+        if self.config.uses_audio and audio is None:
+            raise ValueError(f"variant {self.config.variant!r} uses audio: pass audio (B,N) to forward()")
+        if audio is not None and audio.shape[0] != frames.shape[0]:
+            raise ValueError(f"batch sizes differ: frames {frames.shape[0]}, audio {audio.shape[0]}")
+
+        sides, side_logits, attention = [], [], []
+        x = self.trunk.stem(frames)
+        x3: Tensor | None = None
+        for level, dsam in enumerate(self.dsam):
+            if level == 1:
+                x = self.trunk.layer1(self.trunk.maxpool(x))
+            elif level == 2:
+                x = self.trunk.layer2(x)
+                x3 = x  # X^3 for the localization, before this level's re-weighting
+            elif level == 3:
+                x = self.trunk.layer3(x)
+            x, s_up, a_up, m = dsam(x)
+            sides.append(s_up)
+            side_logits.append(a_up)
+            attention.append(m)
+        v = torch.cat(sides, dim=1)  # V = (S^1 | .. | S^4)
+        s_v = self.visual_head(v)
+
+        loc: Tensor | None = None
+        f_a: Tensor | None = None
+        if self.config.uses_audio:
+            assert self.audio is not None and self.localization is not None and x3 is not None
+            f_a = self.audio(audio)
+            loc = self.localization(x3, f_a, (height, width))
+        saliency = self.fusion(s_v, v, loc)
+        return StavisOutput(saliency, s_v, side_logits, attention, loc, f_a)
+
+    # ------------------------------------------------------------------ parameter bookkeeping
+    def parameter_parts(self) -> dict[str, int]:
+        """Number of parameter values per part (``PARTS``)."""
+        counts = {part: 0 for part in PARTS}
+        for name, p in self.named_parameters():
+            counts[name.split(".", 1)[0]] += p.numel()
+        return counts
+
+    def stage_parameter_names(self, stage: str) -> set[str]:
+        """Names of the parameters that the loss of a training stage reaches.
+
+        "visual" (eq. 6: S^v and the four side outputs A^m): trunk, dsam, visual_head.
+        "audiovisual" (eq. 7: S^av only; not for the "visual" variant): everything except
+        - the side-output deconvolutions ``dsam.*.up_activation`` and the last activation
+          ``dsam.3.activation_conv`` (its attention has no later layer to re-weight);
+        - the biases ``dsam.*.activation_conv.bias``: without the side outputs A^m only enters
+          through the spatial softmax (eq. 2), which ignores a constant shift, so their exact
+          gradient is 0;
+        - ``visual_head`` for S2tilde and S3, which do not use S^v;
+        - for the audio-only heads, also V (``dsam.*.up_saliency``), ``visual_head``, the part of
+          the trunk after X^3 (``trunk.layer3``, ``dsam.2``, ``dsam.3``) and, by the same softmax
+          argument, ``dsam.*.saliency_conv.bias`` (S^m then only feeds A^m).
+
+        The SoundNet conv biases stay in the set although, like any bias right before a
+        BatchNorm, their gradient is exactly 0 while BN uses batch statistics (train mode);
+        with running statistics (eval mode, frozen BN) they are reached.
+        """
+        names = [n for n, _ in self.named_parameters()]
+        if stage == "visual":
+            return {n for n in names if n.split(".", 1)[0] in ("trunk", "dsam", "visual_head")}
+        if stage != "audiovisual":
+            raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+        if not self.config.uses_audio:
+            raise ValueError("the 'visual' variant has no audio-visual stage")
+        # patterns matched against "." + name
+        unused = [".up_activation.", ".dsam.3.activation_conv.", ".activation_conv.bias"]
+        if self.config.fusion in ("S2tilde", "S3", "audio_only"):
+            unused.append(".visual_head.")
+        if self.config.fusion == "audio_only":
+            unused += [".up_saliency.", ".trunk.layer3.", ".dsam.2.", ".dsam.3.", ".saliency_conv.bias"]
+        return {n for n in names if not any(u in "." + n + "." for u in unused)}
