@@ -258,7 +258,6 @@ class ReleaseLayout:
         """Write per-frame dense maps (``eyeMap_%05d.jpg``, values [0,1] -> 0..255) and
         fixation maps (``fixMap_%05d.mat``, key ``eyeMap``, logical). Returns the frame count."""
         from PIL import Image
-        from scipy.io import savemat
 
         (self.annotation_dir(db, video) / "maps").mkdir(parents=True, exist_ok=True)
         count = 0
@@ -270,7 +269,7 @@ class ReleaseLayout:
                                   f"{f.shape} maps must be 2-D and of the same size")
             gray = np.clip(np.round(d * 255.0), 0, 255).astype(np.uint8)
             Image.fromarray(gray).save(self.eyemap_path(db, video, count), quality=quality)
-            savemat(str(self.fixmap_path(db, video, count)), {"eyeMap": f.astype(bool)}, do_compression=True)
+            _write_mat(self.fixmap_path(db, video, count), {"eyeMap": f.astype(bool)})
         return count
 
     def read_dense(self, db: str, video: str, index: int) -> np.ndarray:
@@ -322,3 +321,23 @@ def _to_soundnet_scale(data: np.ndarray, path: Path) -> np.ndarray:
     if x.ndim == 2:
         x = x.mean(axis=1, dtype=np.float32)
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+_MAT_HEADER = b"MATLAB 5.0 MAT-file, written by stavis"
+
+
+def _write_mat(path: Path, variables: dict) -> None:
+    """``scipy.io.savemat`` (compressed) with a fixed header text.
+
+    scipy writes the creation time into the 116-byte header; a fixed text keeps files written
+    from the same data byte-identical (the synthetic benchmark is reproducible to the byte).
+    """
+    import io
+
+    from scipy.io import savemat
+
+    buf = io.BytesIO()
+    savemat(buf, variables, do_compression=True)
+    data = bytearray(buf.getvalue())
+    data[:116] = _MAT_HEADER.ljust(116, b" ")
+    Path(path).write_bytes(bytes(data))

@@ -407,27 +407,30 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
     height, width = first.shape[:2]
     rate = Fraction(float(fps)).limit_denominator(100000)
     tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix or '.mp4'}")
-    with tempfile.TemporaryDirectory() as td, tempfile.TemporaryFile() as err:
+    # Two passes keep the output byte-reproducible: the video is encoded first (its frame count
+    # is only known once the iterator is exhausted), then the soundtrack is padded/cut to exactly
+    # the video's duration and muxed. (`-af apad -shortest` on a piped video made the audio length
+    # depend on pipe timing.)
+    with tempfile.TemporaryDirectory() as td:
+        video_only = Path(td) / "video.mp4"
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-               "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0"]
-        audio_src: str | None = None
-        if isinstance(audio, tuple):
-            wav_path = Path(td) / "audio.wav"
-            _write_wav(wav_path, audio[0], int(audio[1]))
-            audio_src = str(wav_path)
-        elif audio is not None:
-            if not Path(audio).is_file():
-                raise MediaError(f"{audio}: audio source file not found (writing {out})")
-            audio_src = str(audio)
-        if audio_src is not None:
-            cmd += ["-i", audio_src]
-        cmd += ["-map", "0:v:0"]
-        if audio_src is not None:
-            cmd += ["-map", "1:a:0?", "-c:a", "aac", "-b:a", "128k", "-af", "apad", "-shortest"]
-        cmd += ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", preset,
-                "-crf", str(crf), "-pix_fmt", "yuv420p", "-movflags", "+faststart",
-                "-f", "mp4", str(tmp)]
+               "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0",
+               "-map", "0:v:0", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264",
+               "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p", "-threads", "1",
+               "-fflags", "+bitexact", "-flags:v", "+bitexact", "-f", "mp4",
+               str(video_only if audio is not None else tmp)]
+        n_frames = _encode_frames(cmd, first, it, out, tmp)
+        if audio is not None:
+            duration = n_frames * rate.denominator / rate.numerator
+            _mux_audio(video_only, audio, duration, Path(td), out, tmp)
+    os.replace(tmp, out)
+
+
+def _encode_frames(cmd: list[str], first: np.ndarray, it: Iterator[np.ndarray], out: Path, tmp: Path) -> int:
+    """Stream frames into an ffmpeg encoder; returns the number of frames written."""
+    n = 0
+    with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=err)
         assert proc.stdin is not None
         try:
@@ -436,6 +439,7 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
                 if frame.shape != first.shape:
                     raise MediaError(f"{out}: frame of shape {frame.shape} differs from the first {first.shape}")
                 proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+                n += 1
                 try:
                     frame = _as_rgb(next(it), out)
                 except StopIteration:
@@ -454,7 +458,34 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
     if rc != 0:
         tmp.unlink(missing_ok=True)
         raise MediaError(f"{out}: ffmpeg could not write the video ({_first_line(stderr)})")
-    os.replace(tmp, out)
+    return n
+
+
+def _mux_audio(video_only: Path, audio: str | os.PathLike | tuple[np.ndarray, int], duration: float,
+               td: Path, out: Path, tmp: Path) -> None:
+    """Add a soundtrack padded with silence / cut to exactly ``duration`` seconds (AAC)."""
+    if isinstance(audio, tuple):
+        wave, rate = np.asarray(audio[0]), int(audio[1])
+        if wave.ndim == 2:
+            wave = wave.mean(axis=0 if wave.shape[0] < wave.shape[1] else 1)
+        n = int(round(duration * rate))
+        wave = np.pad(wave[:n], (0, max(0, n - len(wave))))
+        audio_src = td / "audio.wav"
+        _write_wav(audio_src, wave, rate)
+    else:
+        if not Path(audio).is_file():
+            raise MediaError(f"{audio}: audio source file not found (writing {out})")
+        audio_src = Path(audio)
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error",
+           "-i", str(video_only), "-i", str(audio_src), "-map", "0:v:0", "-map", "1:a:0?",
+           "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-af", f"apad=whole_dur={duration:.6f}",
+           "-t", f"{duration:.6f}", "-threads", "1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
+           "-movflags", "+faststart", "-f", "mp4", str(tmp)]
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        stderr = proc.stderr.decode("utf-8", "replace")
+        raise MediaError(f"{out}: ffmpeg could not add the soundtrack from {audio_src} ({_first_line(stderr)})")
 
 
 def _as_rgb(frame: np.ndarray, out: Path) -> np.ndarray:
