@@ -357,3 +357,14 @@ def test_every_parameter_gets_a_gradient_from_its_stage_loss(variant):
         assert all(model.audio.soundnet8[i].bias.grad.abs().max() > 0 for i in (0, 4, 8, 11, 14, 18, 21))
     else:
         assert reached_any == set(names)
+
+
+def test_tiled_bilinear_equals_per_pixel_bilinear():
+    """The fast eq.-(5) path (audio shared by all pixels) equals nn.Bilinear applied per pixel."""
+    torch.manual_seed(0)
+    l3 = Localization("L3", visual_channels=7, hidden_dim=6, n_maps=4)
+    h_v = torch.randn(2, 3, 5, 6)
+    h_a = torch.randn(2, 6)[:, None, None, :].expand_as(h_v)
+    fast = l3.correspond(h_v, h_a)
+    slow = l3.correspond(h_v, h_a.contiguous())  # no stride-0 dims: the nn.Bilinear path
+    torch.testing.assert_close(fast, slow)
