@@ -1,0 +1,175 @@
+"""The command line: ``python -m stavis_lib SUBCOMMAND ...`` (one sub-command per notebook step).
+
+=============  ==============================================================  ==================
+sub-command    what it does                                                    implemented in
+=============  ==============================================================  ==================
+demo           the whole pipeline on the synthetic benchmark (CPU, ~20 min)     stavis_lib.demo
+synth          generate the synthetic audio-visual eye-tracking benchmark      data.synthetic
+import-diem    raw DIEM gaze files -> maps in the release layout               data.diem
+train          one training stage (visual / audio-visual), 1 or N processes    stavis_lib.train
+evaluate       sliding-window evaluation of a checkpoint on a split            stavis_lib.evaluate
+predict        saliency maps + overlay video (with sound) for any video        here
+=============  ==============================================================  ==================
+
+Multi-GPU training: ``torchrun --nproc_per_node N -m stavis_lib train ...``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+#: sub-command -> (module, function taking argv, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("stavis_lib.demo", "main", "synthetic data -> visual and audio-visual training -> report (CPU)"),
+    "synth": ("stavis_lib.data.synthetic", "main", "generate the synthetic audio-visual eye-tracking benchmark"),
+    "import-diem": ("stavis_lib.data.diem", "main", "convert raw DIEM gaze files to the release layout"),
+    "train": ("stavis_lib.train", "main", "train one stage (visual-only or audio-visual); torchrun for N GPUs"),
+    "evaluate": ("stavis_lib.evaluate", "main", "evaluate a checkpoint on a split (CC, NSS, AUC-J, sAUC, SIM)"),
+    "predict": ("stavis_lib.__main__", "predict_main", "saliency maps + overlay video (with sound) for a video"),
+}
+
+
+class CheckpointNotFound(RuntimeError):
+    """No checkpoint given and none trained by ``demo`` exists."""
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: python -m stavis_lib SUBCOMMAND [options]", "", "sub-commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, _, help_) in COMMANDS.items()]
+    lines += ["", "python -m stavis_lib SUBCOMMAND --help shows the options of one sub-command."]
+    return "\n".join(lines)
+
+
+def resolve_checkpoint(checkpoint: str | None, variant: str | None) -> Path:
+    """The checkpoint to predict with: the given one, or the newest one trained by ``demo``."""
+    if checkpoint is not None:
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise CheckpointNotFound(f"checkpoint {path} does not exist")
+        return path
+    from stavis_lib.demo import find_demo_checkpoint, stavis_home
+
+    stage = "visual" if variant == "visual" else "audiovisual"
+    found = find_demo_checkpoint(stage)
+    if found is None:
+        raise CheckpointNotFound(
+            f"no checkpoint given and no {stage} checkpoint trained by the demo under {stavis_home()}.\n"
+            "Train one with `python -m stavis_lib demo` (or `make demo`, about 20 minutes on a CPU), "
+            "or pass --checkpoint PATH (a checkpoint from `python -m stavis_lib train`, or an official "
+            "STAViS .pth with --variant). Set STAVIS_HOME if the demo wrote elsewhere."
+        )
+    return found
+
+
+def load_model(path: Path, variant: str | None = None):
+    """A model from one of our checkpoints, or from an official STAViS ``.pth`` (``--variant``)."""
+    import torch
+
+    from stavis_lib.model import checkpoints
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "config" in state:
+        model, _ = checkpoints.load_checkpoint(path)
+        if variant is not None and variant != model.config.variant:
+            print(f"note: {path} holds variant {model.config.variant!r}; --variant {variant!r} ignored",
+                  file=sys.stderr)
+        return model
+    from stavis_lib.config import build_model
+
+    model = build_model(variant or "L3mul_S3")
+    checkpoints.import_official_stavis(model, state)
+    return model
+
+
+def predict_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m stavis_lib predict VIDEO --out DIR``: maps.npz, overlay.mp4, summary.json."""
+    parser = argparse.ArgumentParser(
+        prog="python -m stavis_lib predict",
+        description="Predict one saliency map per frame of VIDEO and write DIR/maps.npz (uint8, key 'maps', "
+                    "plus 'fps'), DIR/overlay.mp4 (heat map over the frames, original sound) and DIR/summary.json.",
+    )
+    parser.add_argument("video", help="any video file ffmpeg reads (with or without sound)")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--checkpoint", default=None,
+                        help="model checkpoint (default: the newest one trained by `python -m stavis_lib demo`)")
+    parser.add_argument("--variant", default=None,
+                        help="Table-1 variant for an official .pth; 'visual' picks the demo's visual-only model")
+    parser.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
+    parser.add_argument("--dtype", default="auto", help="auto (bf16 where fast), float32, bfloat16, float16")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--map-size", choices=("video", "model"), default="video",
+                        help="resolution of the saved maps (default: the video's)")
+    parser.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+
+    from stavis_lib.data.media import MediaError
+    from stavis_lib.inference import predict_video
+
+    try:
+        checkpoint = resolve_checkpoint(args.checkpoint, args.variant)
+    except CheckpointNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    video = Path(args.video)
+    if not video.is_file():
+        print(f"error: video {video} does not exist", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = load_model(checkpoint, args.variant)
+    try:
+        prediction = predict_video(
+            video, model, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
+            progress=not args.quiet, overlay_path=None if args.no_overlay else out / "overlay.mp4",
+            maps_path=out / "maps.npz", map_size=args.map_size, keep_maps=False, threads=args.threads,
+        )
+    except MediaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    summary = prediction.summary()
+    summary.update(checkpoint=str(checkpoint), variant=model.config.variant, video=str(video),
+                   model_config=model.config.to_dict())
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"{prediction.n_frames} frames at {prediction.fps:.3f} fps in {prediction.seconds:.1f} s "
+          f"({prediction.frames_per_second:.1f} frames/s on {prediction.device}, {prediction.dtype})")
+    for name in ("maps.npz", "overlay.mp4", "summary.json"):
+        if (out / name).is_file():
+            print(f"  {out / name}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch ``python -m stavis_lib SUBCOMMAND ...``; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if args else 2
+    if args[0] in ("-V", "--version"):
+        from stavis_lib import __version__
+
+        print(f"stavis {__version__}")
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"error: unknown sub-command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, function, _ = COMMANDS[name]
+    module = sys.modules[__name__] if module_name == "stavis_lib.__main__" else importlib.import_module(module_name)
+    entry: Callable[[list[str]], int | None] = getattr(module, function)
+    try:
+        status = entry(rest)
+    except SystemExit as exc:  # argparse errors / --help inside a sub-command
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 2)
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""predict_video: one map per frame (any length), streaming equals the direct sliding window,
+real clips with and without sound, overlay/maps files, bounded buffers, bf16 close to fp32."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stavis_lib.config import build_model
+from stavis_lib.data.clips import normalize_clip, window_indices
+from stavis_lib.data.media import probe_video, read_frames, write_video
+from stavis_lib.inference import (
+    MapsWriter,
+    Prediction,
+    _WindowPlan,
+    jet_colormap,
+    overlay_frame,
+    predict_video,
+    resolve_autocast_dtype,
+)
+
+SIZE, LENGTH = 32, 16
+
+
+@pytest.fixture(scope="module")
+def av_model():
+    torch.manual_seed(0)
+    return build_model("L3mul_S3", depth=10, width=8, sample_size=SIZE, sample_duration=LENGTH).eval()
+
+
+@pytest.fixture(scope="module")
+def visual_model():
+    torch.manual_seed(1)
+    return build_model("visual", depth=10, width=8, sample_size=SIZE, sample_duration=LENGTH).eval()
+
+
+def _frames(n: int, h: int = 40, w: int = 52, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+
+
+def _direct_maps(model, frames: np.ndarray) -> np.ndarray:
+    """Reference: every window built from the whole array at once, fp32, one forward per window."""
+    from PIL import Image
+
+    small = np.stack([np.array(Image.fromarray(f).resize((SIZE, SIZE), Image.BILINEAR)) for f in frames])
+    rows = window_indices(len(frames), LENGTH)
+    out = []
+    with torch.no_grad():
+        for row in rows:
+            clip = normalize_clip(small[row])[None]
+            logits = model(clip).saliency
+            prob = F.interpolate(torch.sigmoid(logits), size=frames.shape[1:3], mode="bilinear", align_corners=False)[0, 0]
+            prob = (prob - prob.min()) / (prob.max() - prob.min()).clamp_min(1e-12)
+            out.append(prob.numpy())
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("n", [1, 5, 16, 17])
+def test_one_map_per_frame_any_length(visual_model, n):
+    pred = predict_video(_frames(n), visual_model, fps=25.0, batch_size=3, dtype="float32", progress=False)
+    assert isinstance(pred, Prediction)
+    assert pred.maps.shape == (n, 40, 52) and pred.maps.dtype == np.float32
+    assert pred.n_frames == n
+    assert pred.maps.min() >= 0.0 and pred.maps.max() <= 1.0
+
+
+def test_streaming_equals_direct_sliding_window(visual_model):
+    frames = _frames(21, seed=3)
+    pred = predict_video(frames, visual_model, fps=25.0, batch_size=4, dtype="float32", progress=False,
+                         channels_last=False)
+    np.testing.assert_allclose(pred.maps, _direct_maps(visual_model, frames), atol=2e-4)
+
+
+@pytest.mark.parametrize("n_true,n_hint", [(40, 10), (40, 90), (7, 30), (33, 33)])
+def test_window_plan_rows_match_final_length_whatever_the_hint(n_true, n_hint):
+    """Rows used before the stream ends must equal window_indices(n_true) (wrong probe counts)."""
+    plan = _WindowPlan(n_hint, LENGTH)
+    expected = window_indices(n_true, LENGTH)
+    used = {}
+    for decoded in range(1, n_true + 1):
+        t = len(used)
+        while t < decoded and plan.ready(t, decoded):
+            used[t] = plan.rows[t].copy()
+            assert used[t].max() < decoded, "a window used a frame not decoded yet"
+            t += 1
+    plan.finish(n_true)
+    for t in range(len(used), n_true):
+        assert plan.ready(t, n_true)
+        used[t] = plan.rows[t].copy()
+    assert sorted(used) == list(range(n_true))
+    for t in range(n_true):
+        np.testing.assert_array_equal(used[t], expected[t])
+
+
+def test_buffers_stay_bounded_on_longer_videos():
+    length = 8
+    model = build_model("visual", depth=10, width=8, sample_size=SIZE, sample_duration=length).eval()
+    kw = dict(fps=25.0, batch_size=2, dtype="float32", progress=False, keep_maps=False)
+    short = predict_video(_frames(30, 32, 32), model, **kw)
+    long = predict_video(_frames(75, 32, 32), model, **kw)
+    assert (short.n_frames, long.n_frames) == (30, 75)
+    assert long.peak_buffered_frames == short.peak_buffered_frames
+    assert long.peak_buffered_frames <= 2 + 2 * length + 1
+
+
+def test_bf16_autocast_close_to_fp32(av_model):
+    """bf16 autocast (incl. the L3 bilinear op, which autocast does not cover) stays close to fp32."""
+    frames = _frames(6, seed=5)
+    wave = np.random.default_rng(1).normal(0, 30, 22050).astype(np.float32)
+    kw = dict(audio=wave, fps=25.0, progress=False, normalize="sigmoid", map_size="model")
+    fp32 = predict_video(frames, av_model, dtype="float32", **kw)
+    bf16 = predict_video(frames, av_model, dtype="bfloat16", **kw)
+    assert bf16.dtype == "bfloat16" and fp32.dtype == "float32"
+    diff = np.abs(fp32.maps - bf16.maps)
+    assert diff.max() < 0.02 and diff.mean() < 0.005
+
+
+def test_audio_changes_the_audiovisual_maps(av_model):
+    frames = _frames(6, seed=2)
+    rng = np.random.default_rng(4)
+    a = predict_video(frames, av_model, audio=rng.normal(0, 50, 30000).astype(np.float32), fps=25.0,
+                      dtype="float32", progress=False, normalize="sigmoid")
+    b = predict_video(frames, av_model, audio=np.zeros(30000, np.float32), fps=25.0, dtype="float32",
+                      progress=False, normalize="sigmoid")
+    assert not np.allclose(a.maps, b.maps)
+
+
+def test_real_clip_with_sound_overlay_and_maps_file(media_dir, av_model, tmp_path):
+    video = media_dir / "park.mp4"
+    decoded = read_frames(video)
+    pred = predict_video(video, av_model, batch_size=8, progress=False, overlay_path=tmp_path / "o.mp4",
+                         maps_path=tmp_path / "m.npz")
+    assert pred.has_audio
+    assert pred.maps.shape == decoded.shape[:3]  # one map per decoded frame, at the video's size
+    info = probe_video(tmp_path / "o.mp4")
+    assert info.has_audio and (info.width, info.height) == (decoded.shape[2], decoded.shape[1])
+    assert len(read_frames(tmp_path / "o.mp4")) == len(decoded)
+    with np.load(tmp_path / "m.npz") as z:
+        assert z["maps"].dtype == np.uint8 and z["maps"].shape == pred.maps.shape
+        np.testing.assert_array_equal(z["maps"], np.round(pred.maps * 255).astype(np.uint8))
+        assert float(z["fps"]) == pytest.approx(pred.fps)
+
+
+def test_video_without_sound_gets_silence_and_a_warning(av_model, tmp_path):
+    path = tmp_path / "mute.mp4"
+    write_video(path, list(_frames(9, 48, 64)), fps=12.0)
+    assert not probe_video(path).has_audio
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pred = predict_video(path, av_model, progress=False, overlay_path=tmp_path / "o.mp4")
+    assert any("no sound" in str(w.message) for w in caught)
+    assert not pred.has_audio
+    assert pred.maps.shape == (9, 48, 64)
+    assert probe_video(tmp_path / "o.mp4").n_frames == 9
+
+
+def test_map_size_model_keeps_model_resolution(visual_model):
+    pred = predict_video(_frames(4), visual_model, fps=25.0, map_size="model", progress=False)
+    assert pred.maps.shape == (4, SIZE, SIZE)
+
+
+def test_overlay_frame_blends_jet_by_saliency():
+    frame = np.full((2, 2, 3), 100, np.uint8)
+    sal = np.array([[0.0, 1.0], [0.5, 0.0]], np.float32)
+    out = overlay_frame(frame, sal, alpha=0.5)
+    np.testing.assert_array_equal(out[0, 0], frame[0, 0])            # no saliency: the frame itself
+    hot = jet_colormap()[255].astype(float)                          # dark red at saliency 1
+    np.testing.assert_allclose(out[0, 1], np.round(0.5 * 100 + 0.5 * hot), atol=1)
+    assert tuple(jet_colormap()[0]) == (0, 0, 128) and tuple(jet_colormap()[255]) == (128, 0, 0)
+
+
+def test_maps_writer_roundtrip(tmp_path):
+    writer = MapsWriter(tmp_path / "x.npz", fps=12.5)
+    maps = [np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4) * k for k in (1.0, 0.5)]
+    for m in maps:
+        writer.add(m)
+    writer.close()
+    with np.load(tmp_path / "x.npz") as z:
+        assert z["maps"].shape == (2, 3, 4)
+        assert z["maps"][0, -1, -1] == 255 and z["maps"][1, -1, -1] == 128
+        assert float(z["fps"]) == 12.5
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npz"]  # no temporary left behind
+
+
+def test_bad_inputs_raise_clear_errors(visual_model, tmp_path):
+    with pytest.raises(ValueError, match="uint8"):
+        predict_video(np.zeros((3, 8, 8, 3), np.float32), visual_model, progress=False)
+    with pytest.raises(Exception, match="no such video"):
+        predict_video(tmp_path / "missing.mp4", visual_model, progress=False)
+    with pytest.raises(ValueError, match="float16"):
+        resolve_autocast_dtype("float16", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_conv1_reuse_gives_the_same_maps(av_model, dtype):
+    """conv1 computed once per frame (temporal taps) == conv1 per window, for every frame."""
+    frames = _frames(19, seed=7)
+    wave = np.random.default_rng(2).normal(0, 40, 22050).astype(np.float32)
+    kw = dict(audio=wave, fps=25.0, batch_size=4, dtype=dtype, progress=False, normalize="sigmoid",
+              map_size="model")
+    plain = predict_video(frames, av_model, **kw)
+    reused = predict_video(frames, av_model, reuse_conv1=True, **kw)
+    tol = 1e-5 if dtype == "float32" else 2e-2
+    np.testing.assert_allclose(reused.maps, plain.maps, atol=tol)
+    assert reused.peak_buffered_frames <= 4 + 2 * LENGTH + 1

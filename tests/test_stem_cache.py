@@ -1,0 +1,218 @@
+"""The exact conv1 reuse across sliding windows (stavis_lib/model/stem_cache.py).
+
+The reference is the convolution itself: ``nn.Conv3d`` applied to each clip tensor, and the
+whole network applied to the clips. Tiny sizes, fp32.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from stavis_lib.model.stem_cache import (
+    StemCache,
+    check_reusable,
+    find_stem_conv,
+    forward_with_stem,
+    is_consecutive,
+    stem_flops_per_clip,
+)
+
+
+def _stem_conv(seed: int = 0, bias: bool = True) -> nn.Conv3d:
+    torch.manual_seed(seed)
+    return nn.Conv3d(3, 8, kernel_size=7, stride=(1, 2, 2), padding=3, bias=bias)
+
+
+def _video(n: int, size: int = 32, seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 3, size, size, generator=g) * 255.0) - 110.0  # officially normalised range
+
+
+def _reference(conv: nn.Conv3d, video: torch.Tensor, windows: np.ndarray) -> torch.Tensor:
+    clips = video[torch.as_tensor(windows)].permute(0, 2, 1, 3, 4)  # (B,3,T,H,W)
+    with torch.no_grad():
+        return conv(clips)
+
+
+def _filled(conv: nn.Conv3d, video: torch.Tensor) -> StemCache:
+    cache = StemCache(conv)
+    for i, frame in enumerate(video):
+        cache.add(i, frame)
+    return cache
+
+
+def test_consecutive_windows_equal_the_convolution():
+    conv, video = _stem_conv(), _video(40)
+    windows = np.stack([np.arange(s, s + 16) for s in range(0, 20)])
+    with torch.no_grad():
+        got = _filled(conv, video).windows(windows)
+    want = _reference(conv, video, windows)
+    assert got.shape == want.shape == (20, 8, 16, 16, 16)
+    scale = float(want.abs().max())
+    assert float((got - want).abs().max()) <= 1e-5 * scale
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [[30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 38, 39, 38, 39, 38, 39]],  # official LoopPadding tail
+        [[0] * 8 + list(range(8))],                                           # clamped start
+        [list(range(16)), list(range(24, 40)), [5] * 16],                     # mixed batch, a still frame
+        [list(np.random.default_rng(3).permutation(40)[:16])],                # any order
+        [list(range(10, 16))],                                                # clip shorter than 2p+1
+    ],
+)
+def test_any_index_pattern_equals_the_convolution(rows):
+    conv, video = _stem_conv(), _video(40)
+    windows = np.asarray(rows)
+    with torch.no_grad():
+        got = _filled(conv, video).windows(windows)
+    want = _reference(conv, video, windows)
+    assert got.shape == want.shape
+    assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max())
+
+
+def test_output_is_channels_last_3d():
+    conv, video = _stem_conv(), _video(20)
+    with torch.no_grad():
+        out = _filled(conv, video).windows(np.stack([np.arange(s, s + 16) for s in range(3)]))
+    assert out.is_contiguous(memory_format=torch.channels_last_3d)
+
+
+def test_each_frame_is_convolved_once_plus_the_edges():
+    # Hand count for B=8 consecutive clips of T=16, p=3: 2p edge positions per clip
+    # (48) + one unpadded position per interior frame, frames 3 .. 8+16-4 (8+16-6-1 = 17).
+    conv, video = _stem_conv(), _video(32)
+    cache = _filled(conv, video)
+    with torch.no_grad():
+        cache.windows(np.stack([np.arange(s, s + 16) for s in range(8)]))
+    assert cache.positions_computed == 48 + 17
+    # the next batch reuses what was computed: 8 more clips add 48 edges + 8 new frames
+    with torch.no_grad():
+        cache.windows(np.stack([np.arange(s, s + 16) for s in range(8, 16)]))
+    assert cache.positions_computed == 2 * 48 + 17 + 8
+
+
+def test_streaming_add_and_forget_keep_results_exact():
+    conv, video = _stem_conv(), _video(60)
+    cache = StemCache(conv)
+    outs, wants = [], []
+    added = 0
+    for first in range(0, 44, 11):  # batches of 11 windows, frames added just in time
+        rows = np.stack([np.arange(s, s + 16) for s in range(first, min(first + 11, 45))])
+        while added <= rows.max():
+            cache.add(added, video[added])
+            added += 1
+        with torch.no_grad():
+            outs.append(cache.windows(rows))
+        wants.append(_reference(conv, video, rows))
+        cache.forget_before(int(rows[-1, 0]) + 1)
+    for got, want in zip(outs, wants):
+        assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max())
+    with pytest.raises(IndexError, match="cache holds"):
+        cache.windows(np.arange(0, 16)[None])
+
+
+def test_frames_must_come_in_order_and_match():
+    cache = StemCache(_stem_conv())
+    cache.add(0, torch.zeros(3, 32, 32))
+    with pytest.raises(ValueError, match="in order"):
+        cache.add(2, torch.zeros(3, 32, 32))
+    with pytest.raises(ValueError, match=r"\(3,H,W\)"):
+        cache.add(1, torch.zeros(1, 32, 32))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(kernel_size=7, stride=(2, 2, 2), padding=3), "temporal stride"),
+        (dict(kernel_size=(6, 7, 7), stride=(1, 2, 2), padding=(3, 3, 3)), "temporal kernel"),
+        (dict(kernel_size=7, stride=(1, 2, 2), padding=(1, 3, 3)), "temporal kernel"),
+        (dict(kernel_size=7, stride=(1, 2, 2), padding=3, dilation=(2, 1, 1)), "dilation"),
+    ],
+)
+def test_rejects_convolutions_that_cannot_be_reused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        check_reusable(nn.Conv3d(3, 4, **kwargs))
+
+
+def test_is_consecutive():
+    rows = np.array([[3, 4, 5, 6], [3, 4, 3, 4], [0, 0, 1, 2]])
+    assert is_consecutive(rows).tolist() == [True, False, False]
+
+
+def test_flop_count_of_the_full_size_stem():
+    # conv1 of the full-size model: 3 -> 64 channels, 7x7x7, 112x112 -> 56x56;
+    # one output position = 2 * 64*56*56 * 3*343 FLOPs = 413,048,832.
+    conv = nn.Conv3d(3, 64, kernel_size=7, stride=(1, 2, 2), padding=3, bias=False)
+    direct, reused = stem_flops_per_clip(conv, (112, 112), 16)
+    assert direct == 16 * 413_048_832
+    assert reused == 7 * 413_048_832
+
+
+def test_whole_network_with_the_cached_stem_equals_the_plain_forward():
+    from stavis_lib.config import build_model
+
+    torch.manual_seed(0)
+    model = build_model("L3mul_S3", depth=10, width=8, sample_size=32, sample_duration=16).eval()
+    # give conv1 outputs a visible effect downstream (DSAM weights start near zero)
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d) and module.weight.abs().max() < 0.01:
+            nn.init.normal_(module.weight, 0.0, 0.3)
+    video = _video(30, size=32)
+    windows = np.concatenate(
+        [np.stack([np.arange(s, s + 16) for s in range(5)]),
+         np.array([[20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 28, 29, 28, 29, 28, 29]])]
+    )
+    audio = torch.randn(len(windows), 6000, generator=torch.Generator().manual_seed(2)) * 50
+    clips = video[torch.as_tensor(windows)].permute(0, 2, 1, 3, 4).contiguous()
+    _, _, conv = find_stem_conv(model)
+    assert conv is model.trunk.conv1
+    with torch.no_grad():
+        want = model(clips, audio)
+        got = forward_with_stem(model, _filled(conv, video).windows(windows), audio)
+    assert model.trunk.conv1 is conv  # the stem is put back
+    for name in ("saliency", "visual", "localization"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert float((a - b).abs().max()) <= 1e-5 * max(1.0, float(b.abs().max())), name
+    for a, b in zip(got.side + got.attention, want.side + want.attention):
+        assert float((a - b).abs().max()) <= 1e-5 * max(1.0, float(b.abs().max()))
+    assert float(want.saliency.std()) > 0  # the comparison is not between constants
+
+
+def test_stem_is_restored_when_the_forward_fails():
+    from stavis_lib.config import build_model
+
+    model = build_model("visual", depth=10, width=8, sample_size=32, sample_duration=16).eval()
+    conv = model.trunk.conv1
+    wrong = torch.zeros(2, 8, 16, 16, 16)  # batch 2 stem, but a 3-clip stand-in below
+    with pytest.raises(Exception):
+        forward_with_stem(model, wrong[:, :4], frame_size=(32, 32))  # 4 channels: BN must fail
+    assert model.trunk.conv1 is conv
+
+
+def test_bf16_autocast_matches_the_autocast_convolution():
+    conv, video = _stem_conv(bias=False), _video(24)
+    windows = np.stack([np.arange(s, s + 16) for s in range(6)])
+    clips = video[torch.as_tensor(windows)].permute(0, 2, 1, 3, 4)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        got = _filled(conv, video).windows(windows)
+        want = conv(clips)
+    assert got.dtype == want.dtype == torch.bfloat16
+    assert float((got.float() - want.float()).abs().max()) <= 1e-2 * float(want.float().abs().max())
+
+
+def test_frames_may_start_at_any_index():
+    conv, video = _stem_conv(), _video(40)
+    cache = StemCache(conv)
+    for i in range(10, 40):
+        cache.add(i, video[i])
+    windows = np.stack([np.arange(s, s + 16) for s in range(12, 20)])
+    with torch.no_grad():
+        got = cache.windows(windows)
+    want = _reference(conv, video, windows)
+    assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max())
+    with pytest.raises(IndexError, match="cache holds"):
+        cache.windows(np.arange(5, 21)[None])
