@@ -1,0 +1,399 @@
+"""Tests of stavis_lib.viz: overlays, fixation dots, NSS-over-time, tables and the browser."""
+from __future__ import annotations
+
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib import colormaps  # noqa: E402
+
+from stavis_lib import viz  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+# ---------------------------------------------------------------- array helpers
+
+
+def test_normalize_map_min_max_constant_and_nan() -> None:
+    np.testing.assert_allclose(viz.normalize_map(np.array([[2.0, 4.0, 6.0]])), [[0.0, 0.5, 1.0]])
+    assert not viz.normalize_map(np.full((3, 3), 7.0)).any()
+    out = viz.normalize_map(np.array([[np.nan, 1.0, 3.0]]))
+    np.testing.assert_allclose(out, [[0.0, 0.0, 1.0]])
+
+
+def test_map_shapes_are_squeezed_and_checked() -> None:
+    assert viz.normalize_map(np.ones((1, 1, 4, 5))).shape == (4, 5)
+    with pytest.raises(ValueError, match="single 2-D"):
+        viz.normalize_map(np.ones((2, 4, 5)))
+
+
+def test_resize_map_is_pixel_centre_bilinear() -> None:
+    # 2 -> 4 samples at source coordinates -0.25, 0.25, 0.75, 1.25 (clamped at the edges)
+    out = viz.resize_map(np.array([[0.0, 1.0], [0.0, 1.0]]), (2, 4))
+    np.testing.assert_allclose(out[0], [0.0, 0.25, 0.75, 1.0], atol=1e-6)
+    np.testing.assert_allclose(viz.resize_map(np.full((3, 5), 2.5), (7, 9)), 2.5, atol=1e-6)
+
+
+def test_overlay_keeps_frame_where_not_salient_and_colours_the_peak() -> None:
+    frame = np.full((8, 8, 3), 100, np.uint8)
+    sal = np.zeros((8, 8), np.float32)
+    sal[3, 4] = 5.0
+    out = viz.overlay_heatmap(frame, sal, alpha=0.5, cmap="jet")
+    mask = np.ones((8, 8), bool)
+    mask[3, 4] = False
+    assert (out[mask] == 100).all()
+    peak = np.array(colormaps["jet"](1.0)[:3]) * 255
+    np.testing.assert_allclose(out[3, 4], 0.5 * 100 + 0.5 * peak, atol=1.0)
+    # alpha = 0 returns the frame unchanged; float frames in [0,1] are accepted
+    assert (viz.overlay_heatmap(frame, sal, alpha=0.0) == frame).all()
+    assert (viz.overlay_heatmap(frame / 255.0, sal, alpha=0.0) == frame).all()
+    with pytest.raises(ValueError, match="alpha"):
+        viz.overlay_heatmap(frame, sal, alpha=1.5)
+
+
+def test_overlay_resizes_a_small_map_to_the_frame() -> None:
+    frame = np.zeros((40, 60, 3), np.uint8)
+    sal = np.zeros((4, 6))
+    sal[0, 0] = 1.0  # top-left corner salient
+    out = viz.overlay_heatmap(frame, sal, alpha=1.0)
+    assert out.shape == (40, 60, 3)
+    assert out[:5, :5].sum() > 0
+    # the far corner maps to s = 0: jet(0) blended with zero weight keeps the black frame
+    assert out[-1, -1].sum() == 0
+
+
+def test_fixation_points_scale_pixel_centres() -> None:
+    fix = np.zeros((15, 20), bool)
+    fix[2, 3] = True
+    np.testing.assert_allclose(viz.fixation_points(fix), [[3.0, 2.0]])
+    np.testing.assert_allclose(viz.fixation_points(fix, (60, 80)), [[13.5, 9.5]])
+
+
+def test_draw_fixations_marks_only_around_the_fixation() -> None:
+    frame = np.full((60, 80, 3), 50, np.uint8)
+    fix = np.zeros((15, 20), bool)
+    fix[2, 3] = True
+    out = viz.draw_fixations(frame, fix, color=(255, 0, 0), radius=2, outline=None)
+    changed = np.argwhere((out != 50).any(axis=2))
+    assert len(changed) > 0
+    np.testing.assert_allclose(changed.mean(axis=0), [9.5, 13.5], atol=1.0)  # (row, col)
+    assert np.abs(changed - [9.5, 13.5]).max() <= 3
+    assert (frame == 50).all()  # input untouched
+    pts = viz.draw_fixations(frame, points=np.array([[10.0, 20.0], [np.nan, np.nan]]), radius=1, outline=None)
+    assert (pts[20, 10] != 50).any() and (pts[40, 40] == 50).all()
+    with pytest.raises(ValueError, match="exactly one"):
+        viz.draw_fixations(frame)
+
+
+def test_label_and_hstack_sizes() -> None:
+    a = np.zeros((10, 7, 3), np.uint8)
+    b = np.zeros((12, 5, 3), np.uint8)
+    assert viz.label_image(a, "x", height=16).shape == (26, 7, 3)
+    assert viz.hstack_images([a, b], gap=4).shape == (12, 7 + 4 + 5, 3)
+    with pytest.raises(ValueError):
+        viz.hstack_images([])
+
+
+def test_png_bytes_round_trip() -> None:
+    import io
+
+    from PIL import Image
+
+    img = (np.arange(4 * 6 * 3) % 256).astype(np.uint8).reshape(4, 6, 3)
+    with Image.open(io.BytesIO(viz.png_bytes(img))) as im:
+        assert (np.asarray(im) == img).all()
+
+
+def test_torch_tensors_are_accepted() -> None:
+    torch = pytest.importorskip("torch")
+    m = torch.tensor([[[[0.0, 2.0], [4.0, 8.0]]]], dtype=torch.bfloat16, requires_grad=True)
+    np.testing.assert_allclose(viz.normalize_map(m), [[0.0, 0.25], [0.5, 1.0]])
+
+
+# ---------------------------------------------------------------- NSS over time
+
+
+def test_nss_curve_hand_value_and_nan_for_frames_without_fixations() -> None:
+    maps = np.zeros((2, 2, 2), np.float32)
+    maps[0] = [[0.0, 0.0], [0.0, 4.0]]  # mean 1, sample std 2 -> NSS at (1,1) = (4-1)/2
+    fix = np.zeros((2, 2, 2), bool)
+    fix[0, 1, 1] = True
+    out = viz.nss_curve(maps, fix)
+    assert out[0] == pytest.approx(1.5)
+    assert np.isnan(out[1])
+    with pytest.raises(ValueError, match="frames"):
+        viz.nss_curve(maps, fix[:1])
+
+
+def test_nss_cursor_plot_moves_to_frame_over_fps() -> None:
+    plot = viz.NssCursorPlot({"audio-visual": np.linspace(0, 2, 50), "visual-only": np.ones(50)}, fps=25.0)
+    first = plot.png()
+    plot.set_frame(10)
+    assert plot.cursor_x == pytest.approx(0.4)
+    assert plot.png() != first
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_nss_over_time_draws_curves_and_cursor() -> None:
+    fig = viz.plot_nss_over_time({"visual-only": [1.0, np.nan, 2.0], "audio-visual": [2.0, 3.0, 4.0]}, fps=2.0, cursor=1)
+    ax = fig.axes[0]
+    xs = [line.get_xdata() for line in ax.get_lines()]
+    assert any(np.allclose(x, [0.0, 0.5, 1.0]) for x in xs if len(x) == 3)
+    assert any(np.allclose(x, [0.5, 0.5]) for x in xs if len(x) == 2)  # the cursor at 1/2 s
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "visual-only (mean 1.50)" in labels and "audio-visual (mean 3.00)" in labels
+
+
+# ---------------------------------------------------------------- figures
+
+
+def test_dsam_attention_grid_layout() -> None:
+    frame = np.zeros((32, 32, 3), np.uint8)
+    att = [np.full((s, s), 1.0 / s**2) for s in (16, 8, 4, 2)]
+    fig = viz.plot_dsam_attention(frame, att, saliency=np.random.default_rng(0).random((32, 32)))
+    images = [ax for ax in fig.axes if ax.get_images()]
+    assert len(images) == 10  # 2 rows x (4 levels + final map)
+    assert images[0].get_images()[0].get_array().shape == (16, 16)  # native resolution of M^1
+
+
+def test_localization_grid_accepts_batched_maps() -> None:
+    frame = np.zeros((32, 32, 3), np.uint8)
+    loc = np.random.default_rng(0).random((1, 12, 8, 8))
+    fig = viz.plot_localization_maps(frame, loc, n_maps=4)
+    assert len([ax for ax in fig.axes if ax.get_images()]) == 6  # frame + mean + 4 maps
+    with pytest.raises(ValueError, match="localization"):
+        viz.plot_localization_maps(frame, np.zeros((2, 3, 4, 5)))
+
+
+def test_saliency_rows_like_paper_fig4() -> None:
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 255, (6, 24, 32, 3), dtype=np.uint8)
+    rows = {"ground truth": rng.random((6, 12, 16)), "audio-visual": rng.random((6, 12, 16))}
+    fig = viz.plot_saliency_rows(frames, rows, fixations=rng.random((6, 12, 16)) > 0.9, frame_indices=[0, 5])
+    assert len(fig.axes) == 3 * 2
+
+
+def test_training_curves_group_loss_cc_nss() -> None:
+    log = pd.DataFrame(
+        {"step": [1, 2, 3], "loss": [3.0, 2.0, 1.0], "val_loss": [3.5, np.nan, 1.5], "val_cc": [0.1, 0.2, 0.3],
+         "train_nss": [0.5, 1.0, 1.5], "lr": [0.1, 0.1, 0.1]}
+    )
+    fig = viz.plot_training_curves(log)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["loss", "CC", "NSS"]
+    assert len(fig.axes[0].get_lines()) == 2  # loss and val_loss share a panel
+    with pytest.raises(ValueError, match="no loss"):
+        viz.plot_training_curves(pd.DataFrame({"step": [1], "lr": [0.1]}))
+
+
+def test_audio_window_figure() -> None:
+    window = np.zeros(35280, np.float32)
+    t = np.arange(8820) / 22050
+    window[13230:22050] = 100 * np.sin(2 * np.pi * 440 * t) * np.hanning(8820)
+    fig = viz.plot_audio_window(window, 22050)
+    assert len(fig.axes) >= 2
+
+
+# ---------------------------------------------------------------- tables
+
+
+def _paper_table1_from_text(text: str) -> list[list[float]]:
+    start = text.index("Method\tCC")
+    end = text.index("Table 1.", start)
+    rows = []
+    for line in text[start:end].splitlines()[1:]:
+        nums = re.findall(r"\d+\.\d+", line)
+        if len(nums) >= 5:
+            rows.append([float(x) for x in nums[-5:]])
+    return rows
+
+
+def test_paper_table1_matches_the_paper_text(shared_dir) -> None:
+    paper = shared_dir / "paper" / "STAViS_CVPR2020.txt"
+    if not paper.is_file():
+        pytest.skip(f"paper text not found at {paper}")
+    rows = _paper_table1_from_text(paper.read_text(encoding="utf-8"))
+    assert len(rows) == 13
+    ours = [[viz.PAPER_TABLE1[v][m] for m in viz.PAPER_METRICS] for v in viz.TABLE1_LABELS]
+    np.testing.assert_allclose(ours, rows)
+
+
+def test_table1_variants_match_the_model_registry() -> None:
+    config = pytest.importorskip("stavis_lib.config")
+    assert set(viz.TABLE1_LABELS) == set(config.VARIANTS)
+
+
+def test_ablation_table_paper_order_aliases_and_side_by_side() -> None:
+    results = {"L3mul_S3": {"cc": 0.6, "nss": 3.0, "sauc": 0.7, "video": "x"}, "visual": {"CC": 0.4, "nss": 2.0},
+               "centre bias": {"nss": 0.5}}
+    df = viz.ablation_table(results)
+    assert list(df.index) == ["Visual", "L3mul - S3av (proposed)", "centre bias"]
+    assert df.loc["L3mul - S3av (proposed)", "sAUC ↑"] == pytest.approx(0.7)
+    assert df.loc["Visual", "CC ↑"] == pytest.approx(0.4)
+    assert np.isnan(df.loc["Visual", "SIM ↑"])
+    both = viz.table1_side_by_side(results)
+    assert both.shape[0] == 14  # 13 paper rows + our extra baseline
+    assert list(both.index[:2]) == ["Visual", "L1 AudioOnly"]
+    paper_cols = [c for c in both.columns if c[0].startswith("paper")]
+    assert both.loc["Visual", paper_cols[1]] == pytest.approx(2.54)
+
+
+def test_plot_ablation_has_both_sources() -> None:
+    fig = viz.plot_ablation({"visual": {"cc": 0.4, "nss": 2.0, "sim": 0.3}, "L3mul_S3": {"cc": 0.5, "nss": 3.0, "sim": 0.4}})
+    assert len(fig.axes) == 3
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["ours (synthetic)", "paper (real data)"]
+
+
+# ---------------------------------------------------------------- the browser (no browser needed)
+
+
+def _video(t: int = 12, name: str = "clip", fixations: bool = True) -> viz.BrowserVideo:
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 255, (t, 24, 32, 3), dtype=np.uint8)
+    maps = {k: rng.random((t, 12, 16)).astype(np.float32) for k in ("ground truth", "visual-only", "audio-visual")}
+    fix = rng.random((t, 12, 16)) > 0.9 if fixations else None
+    nss = {"visual-only": rng.random(t), "audio-visual": rng.random(t) + 1}
+    return viz.BrowserVideo(name, frames, 10.0, maps=maps, fixations=fix, nss=nss)
+
+
+def test_browser_video_validates_shapes() -> None:
+    v = _video()
+    with pytest.raises(ValueError, match="uint8"):
+        viz.BrowserVideo("a", v.frames.astype(np.float32), 10.0)
+    with pytest.raises(ValueError, match="map 'x'"):
+        viz.BrowserVideo("a", v.frames, 10.0, maps={"x": np.zeros((3, 4, 4))})
+    with pytest.raises(ValueError, match="NSS curve"):
+        viz.BrowserVideo("a", v.frames, 10.0, nss={"x": np.zeros(3)})
+
+
+def test_render_panels_one_panel_per_layer() -> None:
+    v = _video()
+    img = viz.render_panels(v, 2, ["ground truth", "audio-visual", "nope"], labels=False, height=None)
+    assert img.shape == (24, 3 * 32 + 2 * 4, 3)
+    assert (img[:, :32] == v.frames[2]).all()  # first panel is the frame (GT panel carries the dots)
+    dotted = viz.render_panels(v, 2, ["audio-visual"], labels=False, height=None)
+    assert (dotted[:, :32] != v.frames[2]).any()  # without a GT panel the dots go on the frame
+    tall = viz.render_panels(v, 2, ["ground truth"], labels=True, height=48)
+    assert tall.shape[0] == 48 + 16
+    with pytest.raises(IndexError):
+        viz.render_panels(v, 12, [])
+
+
+def test_browser_frame_layers_and_status(tmp_path) -> None:
+    pytest.importorskip("ipywidgets")
+    calls = []
+
+    def source():
+        calls.append(1)
+        return _video()
+
+    b = viz.SaliencyBrowser({"clip": source}, work_dir=tmp_path)
+    assert b.video is not None and b.slider.max == 11 and len(calls) == 1
+    first_image, first_nss = b.image.value, b.nss_image.value
+    b.slider.value = 4  # as the browser's slider does
+    assert b.frame_index == 4
+    assert b.image.value != first_image and b.nss_image.value != first_nss
+    assert b.plot.cursor_x == pytest.approx(0.4)
+    assert 'data-frame="4"' in b.status.value and 'data-cursor="0.4000"' in b.status.value
+    assert "frame 4 of 0–11" in b.status.value
+    assert b.toggles["localization"].disabled  # this video has no localization maps
+    b.set_layers(["audio-visual"])
+    assert b.layers == ["audio-visual"]
+    narrow = b.image.value
+    b.toggles["visual-only"].value = True
+    assert b.layers == ["visual-only", "audio-visual"] and b.image.value != narrow
+    b.select("clip")
+    assert len(calls) == 1 and b.frame_index == 0  # cached
+
+
+def test_browser_own_path_and_overlay_video(tmp_path) -> None:
+    pytest.importorskip("ipywidgets")
+    media = pytest.importorskip("stavis_lib.data.media")
+    b = viz.SaliencyBrowser({"clip": _video}, loader=lambda p: _video(8, name=p), work_dir=tmp_path)
+    assert b.load_path(str(tmp_path / "missing.mp4")) is None
+    assert "no such file" in b.message.value
+    own = tmp_path / "own.mp4"
+    own.write_bytes(b"not decoded by the fake loader")
+    v = b.load_path(str(own))
+    assert v is not None and v.n_frames == 8 and b.chooser.value == "own: own.mp4"
+    b.set_layers(["ground truth", "audio-visual"])
+    out = b.render_video()
+    assert out is not None and out.is_file() and "audio-visual" in out.name
+    info = media.probe_video(out)
+    assert info.n_frames == 8 and info.width == 32 and info.height == 24
+    assert b.video_player.value == out.read_bytes()
+
+
+# ---------------------------------------------------------------- notebook plumbing
+
+
+def test_smoke_sizes_build_every_table1_variant(tmp_path) -> None:
+    config = pytest.importorskip("stavis_lib.config")
+    tut = viz.Tutorial(True, tmp_path / "work", device="cpu")
+    assert tut.sizes.mode == "smoke" and tut.work == tmp_path / "work"
+    for variant in config.VARIANTS:
+        net = tut.build(variant)
+        assert net.config.variant == variant
+        assert net.config.sample_size == tut.sizes.model["sample_size"]
+        # "mul" rows get the mode's N_out, the single-map rows keep one map
+        expected = tut.sizes.model["n_loc_maps"] if config.VARIANTS[variant]["n_loc_maps"] > 1 else 1
+        assert net.config.n_loc_maps == expected
+    assert set(tut.sizes.ablation_variants) <= set(config.VARIANTS)
+
+
+def test_sizes_per_mode_and_work_dirs() -> None:
+    assert viz.notebook_sizes(False, "cuda:0").mode == "gpu"
+    assert viz.notebook_sizes(False, "cuda:0").model == {}  # the paper's network
+    cpu = viz.notebook_sizes(False, "cpu")
+    assert cpu.mode == "cpu" and cpu.model["sample_size"] == 64
+    assert viz.default_work_dir(True) != viz.default_work_dir(False)
+    assert viz.default_work_dir(True).name == "smoke"
+
+
+def test_checkpoint_prefers_best_then_last(tmp_path) -> None:
+    tut = viz.Tutorial(True, tmp_path, device="cpu")
+    run = tmp_path / "runs" / "visual"
+    run.mkdir(parents=True)
+    assert tut.checkpoint("visual").name == "best.pt"  # neither exists: the path training will write
+    (run / "last.pt").write_bytes(b"x")
+    assert tut.checkpoint("visual").name == "last.pt"
+    (run / "best.pt").write_bytes(b"x")
+    assert tut.checkpoint("visual").name == "best.pt"
+
+
+def test_overall_metrics_and_metrics_table() -> None:
+    datasets = pd.DataFrame(
+        [
+            {"method": "m", "dataset": "Synthetic", "cc": 0.1, "nss": 1.0, "auc_judd": 0.7, "sauc": 0.6, "sim": 0.3, "kld": 2.0},
+            {"method": "m", "dataset": "ALL", "cc": 0.2, "nss": 2.0, "auc_judd": 0.8, "sauc": 0.65, "sim": 0.4, "kld": 1.0},
+            {"method": "centre bias", "dataset": "Synthetic", "cc": 0.3, "nss": 0.5, "auc_judd": 0.6, "sauc": 0.5, "sim": 0.2, "kld": 3.0},
+        ]
+    )
+    assert viz.overall_metrics(datasets, "m")["nss"] == pytest.approx(2.0)  # the ALL row wins
+    assert viz.overall_metrics(datasets, "centre bias")["cc"] == pytest.approx(0.3)
+    with pytest.raises(KeyError, match="nope"):
+        viz.overall_metrics(datasets, "nope")
+    table = viz.metrics_table(datasets)
+    assert list(table.index) == ["m", "centre bias"]
+    assert list(table.columns) == ["CC ↑", "NSS ↑", "AUC-J ↑", "sAUC ↑", "SIM ↑", "KLD ↓"]
+    assert table.loc["m", "sAUC ↑"] == pytest.approx(0.65)
+
+
+def test_asset_clips_are_the_shipped_media() -> None:
+    clips = viz.asset_clips()
+    if not clips:
+        pytest.skip("assets/media is empty")
+    assert {"park.mp4", "obama_speech.mp4"} <= set(clips)
+    assert all(p.is_file() for p in clips.values())
