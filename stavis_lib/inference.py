@@ -468,8 +468,9 @@ def predict_video(
         audio_window: samples per audio excerpt (default 35280, the official window).
         overlay_alpha: heat-map opacity at saliency 1.
         compile: ``torch.compile`` the model first (worth it on GPU for long videos).
-        reuse_conv1: compute the 7x7x7 stem convolution once per frame and assemble every
-            window's conv1 output from per-frame temporal taps (``model.stem_cache``): the
+        reuse_conv1: compute the 7x7x7 stem convolution once per frame for the interior
+            window positions and recompute only the 2x3 edge positions per window, where the
+            zero padding differs (``model.stem_cache``): the
             same maps up to float summation order, a fifth fewer FLOPs at 112x112 (issue 7).
             Not combined with ``compile``.
 
