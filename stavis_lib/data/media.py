@@ -222,11 +222,7 @@ def iter_frames(path: str | os.PathLike, size: tuple[int, int] | None = None) ->
                 raise MediaError(f"{p}: no frame could be decoded ({_first_line(stderr)})")
             _check_shortfall(p, count, info.duration * info.fps, stderr, "frames")
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            _close_process(proc)
 
 
 def read_frames(path: str | os.PathLike, size: tuple[int, int] | None = None,
@@ -342,11 +338,7 @@ def load_audio(path: str | os.PathLike, sr: int = 22050) -> np.ndarray:
             wave = resample_stream(chunks(), rate, sr)
             rc = proc.wait()
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            _close_process(proc)
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
     if rc != 0:
@@ -486,6 +478,15 @@ def _mux_audio(video_only: Path, audio: str | os.PathLike | tuple[np.ndarray, in
         tmp.unlink(missing_ok=True)
         stderr = proc.stderr.decode("utf-8", "replace")
         raise MediaError(f"{out}: ffmpeg could not add the soundtrack from {audio_src} ({_first_line(stderr)})")
+
+
+def _close_process(proc: subprocess.Popen) -> None:
+    """Stop a decoder that is still running (an abandoned generator) and close its pipe."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def _as_rgb(frame: np.ndarray, out: Path) -> np.ndarray:
