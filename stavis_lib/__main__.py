@@ -101,8 +101,12 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
                         help="Table-1 variant for an official .pth; 'visual' picks the demo's visual-only model")
     parser.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
-    parser.add_argument("--dtype", default="auto", help="auto (bf16 where fast), float32, bfloat16, float16")
+    parser.add_argument("--dtype", default="auto",
+                        help="auto (bf16 on GPUs and AMX CPUs, else fp32), float32, bfloat16, float16")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the network (pays off on GPUs)")
+    parser.add_argument("--no-conv1-reuse", action="store_true",
+                        help="convolve conv1 per window instead of sharing its output between overlapping windows")
     parser.add_argument("--map-size", choices=("video", "model"), default="video",
                         help="resolution of the saved maps (default: the video's)")
     parser.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4")
@@ -129,6 +133,7 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
             video, model, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
             progress=not args.quiet, overlay_path=None if args.no_overlay else out / "overlay.mp4",
             maps_path=out / "maps.npz", map_size=args.map_size, keep_maps=False, threads=args.threads,
+            compile=args.compile, reuse_conv1=not args.no_conv1_reuse,
         )
     except MediaError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -53,22 +53,22 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device(device)
 
 
-def cpu_supports_bf16() -> bool:
-    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX-BF16).
-
-    On such CPUs oneDNN runs bf16 convolutions several times faster than fp32; elsewhere
-    bf16 is emulated and slower, so autocast stays off.
-    """
-    flags: set[str] = set()
+def cpu_flags() -> set[str]:
+    """The CPU feature flags of ``/proc/cpuinfo`` (empty where it cannot be read)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
                 if line.startswith("flags"):
-                    flags.update(line.split(":", 1)[1].split())
-                    break
+                    return set(line.split(":", 1)[1].split())
     except OSError:
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & flags)
+        pass
+    return set()
+
+
+def cpu_supports_bf16() -> bool:
+    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX-BF16);
+    elsewhere bf16 is emulated and slower than fp32."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
 _DTYPE_NAMES = {
@@ -81,8 +81,13 @@ _DTYPE_NAMES = {
 def resolve_autocast_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype | None:
     """The autocast dtype to use, or ``None`` for plain fp32.
 
-    ``None``/"auto": CUDA -> bf16 when supported else fp16; CPU -> bf16 when
-    ``cpu_supports_bf16()`` else fp32. "float32"/"off" forces fp32.
+    ``None``/"auto": CUDA -> bf16 when supported else fp16; CPU -> bf16 only with AMX-BF16
+    tile units (where bf16 convolutions run several times faster than fp32), else fp32.
+    CPUs with AVX512-BF16 alone (e.g. AMD Zen 4/5) stay in fp32: there bf16 made
+    ``predict_video`` only ~1.3x faster than its fp32 path while changing the maps (per-frame
+    CC against fp32 maps 0.95-0.98 for the full-size network with random weights;
+    ``benchmarks/bench_inference.py``); ask for "bfloat16" to use it anyway.
+    "float32"/"off" forces fp32.
     """
     if isinstance(dtype, torch.dtype):
         return None if dtype == torch.float32 else dtype
@@ -90,7 +95,7 @@ def resolve_autocast_dtype(dtype: str | torch.dtype | None, device: torch.device
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         if device.type == "cpu":
-            return torch.bfloat16 if cpu_supports_bf16() else None
+            return torch.bfloat16 if "amx_bf16" in cpu_flags() else None
         return None
     key = str(dtype).lower()
     if key not in _DTYPE_NAMES:
@@ -268,6 +273,8 @@ class Prediction:
         has_audio: whether real sound was used (False: silence was fed).
         peak_buffered_frames: most decoded frames held at once (bounded by about
             batch_size + 2 * sample_duration, whatever the video length).
+        compiled: whether the network ran compiled (False also when compiling failed).
+        reuse_conv1: whether the stem convolution was shared between windows.
     """
 
     maps: np.ndarray | None
@@ -285,6 +292,8 @@ class Prediction:
     maps_path: str | None = None
     warnings: list[str] = field(default_factory=list)
     peak_buffered_frames: int = 0
+    compiled: bool = False
+    reuse_conv1: bool = False
 
     @property
     def frames_per_second(self) -> float:
@@ -421,6 +430,45 @@ def _model_size(model: torch.nn.Module) -> tuple[int, int]:
     return int(config.sample_size), int(config.sample_duration)
 
 
+class _SaliencyLogits(torch.nn.Module):
+    """The saliency logits of a ``Stavis`` network, from clips or (``from_conv1``) from conv1 outputs.
+
+    What ``predict_video(compile=True)`` compiles: one graph per call shape, with the conv1
+    reuse the whole network after the stem.
+    """
+
+    def __init__(self, net: torch.nn.Module, frame_size: tuple[int, int], from_conv1: bool) -> None:
+        super().__init__()
+        self.net = net
+        self.frame_size = frame_size
+        self.from_conv1 = from_conv1
+
+    def forward(self, x: torch.Tensor, audio: torch.Tensor | None) -> torch.Tensor:
+        if self.from_conv1:
+            return self.net.forward_from_conv1(x, audio, self.frame_size).saliency
+        return self.net(x, audio).saliency
+
+
+class _CompiledOrEager:
+    """Calls a ``torch.compile``d module; if compiling fails (e.g. no C++ compiler on a CPU
+    machine), warns once and runs the module eagerly from then on (same numbers, slower)."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.module = module
+        self.compiled: Any = torch.compile(module, dynamic=False)
+        self.failed: str | None = None
+
+    def __call__(self, *args: Any) -> torch.Tensor:
+        if self.failed is None:
+            try:
+                return self.compiled(*args)
+            except Exception as error:  # torch._dynamo / inductor errors have no common base
+                self.failed = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+                warnings.warn(f"predict_video: torch.compile failed ({self.failed}); running the model "
+                              "without compiling", stacklevel=3)
+        return self.module(*args)
+
+
 def predict_video(
     source: str | Path | np.ndarray,
     model: torch.nn.Module,
@@ -441,7 +489,8 @@ def predict_video(
     audio_window: int | None = None,
     overlay_alpha: float = 0.6,
     compile: bool = False,
-    reuse_conv1: bool = False,
+    reuse_conv1: bool = True,
+    fold_bn: bool = True,
 ) -> Prediction:
     """Predict one saliency map per frame of a video (STAViS test path, step-1 sliding window).
 
@@ -467,12 +516,19 @@ def predict_video(
         threads: torch intra-op threads during the call (default: unchanged).
         audio_window: samples per audio excerpt (default 35280, the official window).
         overlay_alpha: heat-map opacity at saliency 1.
-        compile: ``torch.compile`` the model first (worth it on GPU for long videos).
+        compile: ``torch.compile`` the network (CPU: inductor's C++ kernels fuse BatchNorm, ReLU,
+            residual adds and the DSAM pooling between the oneDNN convolutions, ~10-20 % faster
+            in fp32; GPU: more). One compile per call shape (the last partial batch is padded
+            to ``batch_size``), ~20-30 s on a 2-core CPU; falls back to eager with a warning
+            if compiling fails. Combines with ``reuse_conv1`` (the rest of the network is
+            compiled).
         reuse_conv1: compute the 7x7x7 stem convolution once per frame for the interior
             window positions and recompute only the 2x3 edge positions per window, where the
-            zero padding differs (``model.stem_cache``): the
-            same maps up to float summation order, a fifth fewer FLOPs at 112x112 (issue 7).
-            Not combined with ``compile``.
+            zero padding differs (``model.stem_cache``): the same maps up to float summation
+            order, 3.7 of the 19.5 GFLOP of a full-size window saved (issue 7).
+        fold_bn: run a copy of the network with every BatchNorm folded into the convolution
+            before it (``model.fold``): the same function up to float rounding, one pass over
+            each activation tensor less. The model passed in is not modified.
 
     Returns:
         ``Prediction`` with ``maps`` (T,H,W) float32 in [0,1] and facts about the run.
@@ -498,17 +554,23 @@ def predict_video(
 
     was_training = model.training
     net = model.to(dev).eval()
+    if fold_bn:
+        from stavis_lib.model.fold import fold_batchnorm
+
+        net = fold_batchnorm(net)
     if channels_last:
         to_channels_last(net)
     if ac_dtype is not None:
         make_autocast_safe(net)
-    runner: Any = torch.compile(net) if (compile and not reuse_conv1) else net
     stem = None
     stem_next = 0
     if reuse_conv1:
-        from stavis_lib.model.stem_cache import StemCache, find_stem_conv, forward_with_stem
+        from stavis_lib.model.stem_cache import StemCache, find_stem_conv
 
         stem = StemCache(find_stem_conv(net)[2])
+    logits_of: Any = _SaliencyLogits(net, (size, size), from_conv1=stem is not None)
+    if compile:
+        logits_of = _CompiledOrEager(logits_of)
 
     plan = _WindowPlan(src.n_hint, length)
     small: dict[int, torch.Tensor] = {}     # normalised (3,S,S) frames still needed
@@ -532,6 +594,9 @@ def predict_video(
 
     def run_batch(ts: list[int]) -> np.ndarray:
         rows = plan.rows[ts]
+        n = len(ts)
+        if compile and n < batch_size:  # one static shape: pad with copies of the last window
+            rows = np.concatenate([rows, np.repeat(rows[-1:], batch_size - n, axis=0)])
         clips = None
         if stem is None:
             clips = torch.stack([torch.stack([small[int(j)] for j in row], dim=1) for row in rows])
@@ -541,17 +606,14 @@ def predict_video(
         sound = None
         if uses_audio:
             if src.wave is None:
-                excerpts = [silence] * len(ts)
+                excerpts = [silence] * len(rows)
             else:
                 excerpts = [clip_audio(src.wave, SOUNDNET_RATE, src.fps, int(r.min()), int(r.max()), window)
                             for r in rows]
             sound = torch.from_numpy(np.stack(excerpts)).to(dev, non_blocking=True)
         with torch.inference_mode(), autocast(dev, ac_dtype):
-            if stem is not None:
-                logits = forward_with_stem(net, stem_windows(rows), sound, (size, size)).saliency
-            else:
-                logits = runner(clips, sound).saliency if uses_audio else runner(clips).saliency
-        prob = torch.sigmoid(logits.float())
+            logits = logits_of(stem_windows(rows) if stem is not None else clips, sound)
+        prob = torch.sigmoid(logits[:n].float())
         if out_size != (size, size):
             prob = F.interpolate(prob, size=out_size, mode="bilinear", align_corners=False)
         prob = prob[:, 0]
@@ -656,6 +718,8 @@ def predict_video(
         overlay_path=str(overlay_path) if overlay_path is not None else None,
         maps_path=str(maps_path) if maps_path is not None else None, warnings=messages,
         peak_buffered_frames=peak,
+        compiled=isinstance(logits_of, _CompiledOrEager) and logits_of.failed is None,
+        reuse_conv1=stem is not None,
     )
 
 

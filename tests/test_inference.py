@@ -34,7 +34,13 @@ def av_model():
 @pytest.fixture(scope="module")
 def visual_model():
     torch.manual_seed(1)
-    return build_model("visual", depth=10, width=8, sample_size=SIZE, sample_duration=LENGTH).eval()
+    model = build_model("visual", depth=10, width=8, sample_size=SIZE, sample_duration=LENGTH).eval()
+    # the official head init (N(0, 0.001)) gives near-flat maps whose min-max stretch (x6e4)
+    # turns float summation order into visible differences; give the maps real structure
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d) and module.weight.abs().max() < 0.01:
+            torch.nn.init.normal_(module.weight, 0.0, 0.3)
+    return model
 
 
 def _frames(n: int, h: int = 40, w: int = 52, seed: int = 0) -> np.ndarray:
@@ -201,8 +207,84 @@ def test_conv1_reuse_gives_the_same_maps(av_model, dtype):
     wave = np.random.default_rng(2).normal(0, 40, 22050).astype(np.float32)
     kw = dict(audio=wave, fps=25.0, batch_size=4, dtype=dtype, progress=False, normalize="sigmoid",
               map_size="model")
-    plain = predict_video(frames, av_model, **kw)
-    reused = predict_video(frames, av_model, reuse_conv1=True, **kw)
+    plain = predict_video(frames, av_model, reuse_conv1=False, fold_bn=False, **kw)
+    reused = predict_video(frames, av_model, reuse_conv1=True, fold_bn=False, **kw)
+    assert reused.reuse_conv1 and not plain.reuse_conv1
     tol = 1e-5 if dtype == "float32" else 2e-2
     np.testing.assert_allclose(reused.maps, plain.maps, atol=tol)
     assert reused.peak_buffered_frames <= 4 + 2 * LENGTH + 1
+
+
+def _calibrated(model):
+    """The model with non-trivial BatchNorm statistics and affine parameters (a folding test
+    against the default mean 0 / var 1 / gamma 1 / beta 0 would barely change any weight)."""
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                n = module.num_features
+                module.running_mean.copy_(torch.randn(n, generator=gen) * 0.5)
+                module.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
+                module.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+                module.bias.copy_(torch.randn(n, generator=gen) * 0.2)
+            elif isinstance(module, torch.nn.Conv2d) and module.weight.abs().max() < 0.01:
+                torch.nn.init.normal_(module.weight, 0.0, 0.3, generator=gen)  # heads: maps with structure
+    return model
+
+
+def test_folded_batchnorm_gives_the_same_maps_and_leaves_the_model_alone(av_model):
+    import copy
+
+    model = _calibrated(copy.deepcopy(av_model))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    frames = _frames(19, seed=8)
+    wave = np.random.default_rng(3).normal(0, 40, 22050).astype(np.float32)
+    kw = dict(audio=wave, fps=25.0, batch_size=4, dtype="float32", progress=False, normalize="sigmoid",
+              map_size="model", reuse_conv1=True)
+    plain = predict_video(frames, model, fold_bn=False, **kw)
+    folded = predict_video(frames, model, fold_bn=True, **kw)
+    assert float(plain.maps.std()) > 1e-2  # the maps have structure
+    # float32 rounding in a different order (the fold itself is exact in float64: test_fold.py)
+    np.testing.assert_allclose(folded.maps, plain.maps, atol=2e-3)
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_compiled_predict_equals_eager(visual_model):
+    frames = _frames(21, seed=4)
+    kw = dict(fps=25.0, batch_size=8, dtype="float32", progress=False, normalize="sigmoid", map_size="model")
+    eager = predict_video(frames, visual_model, **kw)
+    compiled = predict_video(frames, visual_model, compile=True, **kw)  # 21 windows: last batch padded
+    assert compiled.compiled and not eager.compiled
+    np.testing.assert_allclose(compiled.maps, eager.maps, atol=1e-5)
+
+
+def test_compile_failure_falls_back_to_eager_with_a_warning(visual_model, monkeypatch):
+    import stavis_lib.inference as inference
+
+    def broken_compile(module, **kwargs):
+        def run(*args):
+            raise RuntimeError("no C++ compiler found\nmore details")
+        return run
+
+    monkeypatch.setattr(inference.torch, "compile", broken_compile)
+    frames = _frames(10, seed=6)
+    kw = dict(fps=25.0, batch_size=4, dtype="float32", progress=False, normalize="sigmoid")
+    want = predict_video(frames, visual_model, **kw)
+    with pytest.warns(UserWarning, match="torch.compile failed .*no C\\+\\+ compiler found"):
+        got = predict_video(frames, visual_model, compile=True, **kw)
+    assert not got.compiled
+    np.testing.assert_array_equal(got.maps, want.maps)
+
+
+def test_auto_dtype_on_cpu_is_bf16_only_with_amx(monkeypatch):
+    import stavis_lib.inference as inference
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(inference, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    assert resolve_autocast_dtype("auto", cpu) is None
+    assert resolve_autocast_dtype("bfloat16", cpu) == torch.bfloat16
+    monkeypatch.setattr(inference, "cpu_flags", lambda: {"avx512_bf16", "amx_bf16", "amx_tile"})
+    assert resolve_autocast_dtype("auto", cpu) == torch.bfloat16
+    assert resolve_autocast_dtype("float32", cpu) is None

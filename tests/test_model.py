@@ -368,3 +368,17 @@ def test_tiled_bilinear_equals_per_pixel_bilinear():
     fast = l3.correspond(h_v, h_a)
     slow = l3.correspond(h_v, h_a.contiguous())  # no stride-0 dims: the nn.Bilinear path
     torch.testing.assert_close(fast, slow)
+
+
+def test_temporal_mean_in_both_memory_formats():
+    from stavis_lib.model.visual import temporal_mean
+
+    # x[b,c,t,h,w] = t + 10c: the mean over t = 0..3 is 1.5 + 10c everywhere
+    t = torch.arange(4.0).view(1, 1, 4, 1, 1)
+    c = 10.0 * torch.arange(3.0).view(1, 3, 1, 1, 1)
+    x = (t + c).expand(2, 3, 4, 5, 6).contiguous()
+    want = (1.5 + 10.0 * torch.arange(3.0)).view(1, 3, 1, 1).expand(2, 3, 5, 6)
+    for layout in (x, x.contiguous(memory_format=torch.channels_last_3d)):
+        assert torch.equal(temporal_mean(layout), want)
+    assert temporal_mean(x.contiguous(memory_format=torch.channels_last_3d)).is_contiguous(
+        memory_format=torch.channels_last)

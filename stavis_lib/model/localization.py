@@ -19,16 +19,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from stavis_lib.model.visual import temporal_mean
+
 COSINE_EPS = 1e-8
 
 
 def pool_time(x: Tensor, mode: str) -> Tensor:
     """(B,C,T,h,w) -> (B,C,h,w). "mean": all steps; "center": the two central steps (official)."""
     if mode == "mean" or x.shape[2] < 2:
-        return x.mean(dim=2)
+        return temporal_mean(x)
     if mode == "center":
         mid = x.shape[2] // 2
-        return x[:, :, mid - 1 : mid + 1].mean(dim=2)
+        return temporal_mean(x[:, :, mid - 1 : mid + 1])
     raise ValueError(f"unknown temporal pooling {mode!r}; expected 'center' or 'mean'")
 
 

@@ -81,16 +81,32 @@ class Stavis(nn.Module):
         """frames (B,3,T,H,W) officially normalised; audio (B,N)|(B,1,N)|(B,1,1,N), SoundNet scale."""
         if frames.dim() != 5 or frames.shape[1] != 3:
             raise ValueError(f"frames must have shape (B,3,T,H,W); got {tuple(frames.shape)}")
-        height, width = frames.shape[-2:]
+        self._check_inputs(frames.shape[0], tuple(frames.shape[-2:]), audio)
+        return self.forward_from_conv1(self.trunk.conv1(frames), audio, tuple(frames.shape[-2:]))
+
+    def _check_inputs(self, batch: int, frame_size: tuple[int, ...], audio: Tensor | None) -> None:
+        height, width = frame_size
         if height % 16 or width % 16:
             raise ValueError(f"frame height and width must be divisible by 16; got {height}x{width}")
         if self.config.uses_audio and audio is None:
             raise ValueError(f"variant {self.config.variant!r} uses audio: pass audio (B,N) to forward()")
-        if audio is not None and audio.shape[0] != frames.shape[0]:
-            raise ValueError(f"batch sizes differ: frames {frames.shape[0]}, audio {audio.shape[0]}")
+        if audio is not None and audio.shape[0] != batch:
+            raise ValueError(f"batch sizes differ: frames {batch}, audio {audio.shape[0]}")
 
+    def forward_from_conv1(self, x1: Tensor, audio: Tensor | None, frame_size: tuple[int, int]) -> StavisOutput:
+        """Everything after the stem convolution: ``forward(frames) == forward_from_conv1(conv1(frames))``.
+
+        x1: (B,C,T,H/2,W/2) output of ``trunk.conv1`` for clips of ``frame_size = (H, W)``. Lets
+        inference compute conv1 once per video frame and share it between overlapping windows
+        (``stavis_lib.model.stem_cache``) and compile the rest as one graph.
+        """
+        if x1.dim() != 5 or x1.shape[1] != self.trunk.conv1.out_channels:
+            raise ValueError(f"conv1 output must have shape (B,{self.trunk.conv1.out_channels},T,h,w); "
+                             f"got {tuple(x1.shape)}")
+        height, width = frame_size
+        self._check_inputs(x1.shape[0], (height, width), audio)
         sides, side_logits, attention = [], [], []
-        x = self.trunk.stem(frames)
+        x = self.trunk.relu(self.trunk.bn1(x1))  # the rest of the stem: X^1
         x3: Tensor | None = None
         for level, dsam in enumerate(self.dsam):
             if level == 1:

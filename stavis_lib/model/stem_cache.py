@@ -27,9 +27,6 @@ Tested against ``nn.Conv3d`` and against the whole network in ``tests/test_stem_
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator, Sequence
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -251,31 +248,6 @@ def find_stem_conv(model: nn.Module) -> tuple[nn.Module, str, nn.Conv3d]:
     raise ValueError(f"{type(model).__name__} has no Conv3d with 3 input channels (the visual stem)")
 
 
-class _Precomputed(nn.Module):
-    """Stands in for the stem convolution and returns a given output (shape-checked)."""
-
-    def __init__(self, output: Tensor) -> None:
-        super().__init__()
-        self.output = output
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.shape[0] != self.output.shape[0] or x.shape[2] != self.output.shape[2]:
-            raise RuntimeError(
-                f"precomputed stem holds {tuple(self.output.shape)} but the trunk fed {tuple(x.shape)}"
-            )
-        return self.output
-
-
-@contextlib.contextmanager
-def _stem_replaced(model: nn.Module, output: Tensor) -> Iterator[None]:
-    parent, attr, conv = find_stem_conv(model)
-    setattr(parent, attr, _Precomputed(output))
-    try:
-        yield
-    finally:
-        setattr(parent, attr, conv)
-
-
 def forward_with_stem(
     model: nn.Module,
     stem: Tensor,
@@ -284,16 +256,12 @@ def forward_with_stem(
 ):
     """Run ``model`` on clips whose conv1 output ``stem`` ``(B, C, T, H', W')`` is given.
 
-    Everything after conv1 (BN, ReLU, DSAM, trunk, audio, fusion) runs as usual. The clip
-    tensor is then unused, so a zero-stride stand-in of shape ``(B, 3, T, H, W)`` is passed
-    (``frame_size = (H, W)``, default the model's ``config.sample_size``). Equals
-    ``model(clips, audio)`` when ``stem = conv1(clips)``. Not thread-safe: the stem module
-    is swapped for the duration of the call.
+    Everything after conv1 (BN, ReLU, DSAM, trunk, audio, fusion) runs as usual
+    (``Stavis.forward_from_conv1``); equals ``model(clips, audio)`` when
+    ``stem = conv1(clips)``. ``frame_size = (H, W)`` of the clips, default the model's
+    ``config.sample_size``.
     """
     if frame_size is None:
         size = int(model.config.sample_size)
         frame_size = (size, size)
-    b, _, t = stem.shape[:3]
-    dummy = torch.zeros((), dtype=stem.dtype, device=stem.device).expand(b, 3, t, *frame_size)
-    with _stem_replaced(model, stem):
-        return model(dummy, audio) if audio is not None else model(dummy)
+    return model.forward_from_conv1(stem, audio, frame_size)

@@ -52,6 +52,18 @@ def spatial_softmax(a: Tensor) -> Tensor:
     return torch.softmax(a.reshape(b, c, h * w), dim=-1).reshape(b, c, h, w)
 
 
+def temporal_mean(x: Tensor) -> Tensor:
+    """Average over time: (B,C,T,h,w) -> (B,C,h,w), keeping the memory format.
+
+    For channels-last-3d input the reduction runs on the (B,T,h,w,C) view: ``x.mean(2)`` on
+    those strides picks a strided CPU kernel that is ~6x slower and returns NCHW memory.
+    Same values either way.
+    """
+    if x.dim() == 5 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d):
+        return x.permute(0, 2, 3, 4, 1).mean(dim=1).permute(0, 3, 1, 2)
+    return x.mean(dim=2)
+
+
 def conv3x3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv3d:
     return nn.Conv3d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
 
@@ -88,7 +100,8 @@ class BasicBlock(nn.Module):
         residual = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + residual)
+        out += residual  # in place: saves a full-size allocation (autograd-safe: BN/conv backward need no output)
+        return self.relu(out)
 
 
 class Bottleneck(nn.Module):
@@ -112,7 +125,8 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + residual)
+        out += residual  # in place, as in BasicBlock
+        return self.relu(out)
 
 
 class ResNet3DTrunk(nn.Module):
@@ -158,10 +172,6 @@ class ResNet3DTrunk(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def stem(self, x: Tensor) -> Tensor:
-        """conv1 + BN + ReLU: X^1 (before DSAM level 0)."""
-        return self.relu(self.bn1(self.conv1(x)))
-
 
 class DSAM(nn.Module):
     """Deeply Supervised Attention Module at one level (Fig. 3, eq. 1-2).
@@ -189,7 +199,7 @@ class DSAM(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """x: (B,C,T,h,w) -> (X~ (B,C,T,h,w), S^m up (B,16,fh,fw), A^m up (B,1,fh,fw), M^m (B,1,h,w))."""
-        pooled = x.mean(dim=2)  # temporal average pooling
+        pooled = temporal_mean(x)  # temporal average pooling
         s = self.saliency_conv(pooled)
         a = self.activation_conv(s)
         m = spatial_softmax(a)
