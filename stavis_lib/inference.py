@@ -516,12 +516,11 @@ def predict_video(
         threads: torch intra-op threads during the call (default: unchanged).
         audio_window: samples per audio excerpt (default 35280, the official window).
         overlay_alpha: heat-map opacity at saliency 1.
-        compile: ``torch.compile`` the network (CPU: inductor's C++ kernels fuse BatchNorm, ReLU,
-            residual adds and the DSAM pooling between the oneDNN convolutions, ~10-20 % faster
-            in fp32; GPU: more). One compile per call shape (the last partial batch is padded
-            to ``batch_size``), ~20-30 s on a 2-core CPU; falls back to eager with a warning
-            if compiling fails. Combines with ``reuse_conv1`` (the rest of the network is
-            compiled).
+        compile: ``torch.compile`` the network, for GPUs (on a 2-core AVX-512 CPU inductor's
+            kernels were slower than eager oneDNN on channels-last 3D tensors). One compile per
+            call shape (the last partial batch is padded to ``batch_size``), ~20-30 s on a
+            2-core CPU; falls back to eager with a warning if compiling fails. Combines with
+            ``reuse_conv1`` (the network after the stem is compiled).
         reuse_conv1: compute the 7x7x7 stem convolution once per frame for the interior
             window positions and recompute only the 2x3 edge positions per window, where the
             zero padding differs (``model.stem_cache``): the same maps up to float summation
