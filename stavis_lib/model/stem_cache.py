@@ -2,26 +2,30 @@
 
 STAViS predicts the saliency of every frame from its own 16-frame clip (test protocol of the
 official code: sliding window, step 1), so consecutive clips share 15 of their 16 frames. The
-first layer of the visual trunk (§3.1, Table 4) is a 3D convolution with a 7×7×7 kernel,
-temporal stride 1 and temporal zero padding p = 3. Its output at clip position t depends only
-on the clip frames t-p … t+p (zeros outside the clip). Hence:
+first layer of the visual trunk (§3.1, Table 4) is a 3D convolution with a K×7×7 kernel
+(K = 7), temporal stride 1 and temporal zero padding p = K // 2 = 3. Its output at a clip
+position centred on video frame c is a sum over the temporal taps k = 0 … K-1 of 2D
+convolutions of frame c-p+k with the k-th temporal slice of the kernel:
 
-* **interior positions** p ≤ t < T-p of a clip made of consecutive video frames s … s+T-1 see
-  the video frames s+t-p … s+t+p and no padding: their output is the same in every clip that
-  contains frame s+t there, namely ``full[s+t]`` = the unpadded convolution of the video. That
-  is computed once per video frame (one output position per frame instead of one per clip
-  position);
-* **edge positions** t < p and t ≥ T-p see the clip's zero padding, which depends on where the
-  clip starts; they are recomputed per clip from the 2p frames at that edge, with the same
-  zero padding (p outputs per edge);
+    conv(clip)[c] = bias + sum_k P_k[c-p+k],   P_k[f] = conv2d(frame f, W[:, :, k])     (*)
+
+where the clip's zero padding simply drops the taps that fall outside the clip. Hence each
+video frame needs its K tap partials P_0..P_{K-1} once (one 2D convolution with K·C output
+channels: the FLOPs of one output position of the 3D convolution), and every output position
+of every clip is a sum of cached partials:
+
+* **interior positions** (all K taps inside the clip) are the same in every clip that contains
+  them: ``full[c]``, summed once per video frame and cached;
+* **edge positions** t < p and t ≥ T-p of a clip keep only the taps inside the clip; they are
+  summed per clip from the same partials;
 * clips that are not consecutive runs of frames (loop padding of the last frames of a video,
   or any other index pattern) are convolved as they are.
 
-The assembled output is therefore the convolution itself, up to floating-point summation order
-inside the convolution kernels (about 1e-6 relative in fp32). For T = 16, p = 3 the stem costs
-(1 + 2p)/T = 7/16 of its direct cost per clip: 3.7 of the 19.9 GFLOP of a full-size 16×112×112
-clip are saved. The precomputed output enters the network through :func:`forward_with_stem`,
-which feeds it to the model's own BN + ReLU and everything after, unchanged.
+The assembled output is therefore the convolution itself, up to floating-point summation
+order (about 1e-6 relative in fp32; the sums run in fp32 also under bf16 autocast). Per clip
+of T = 16 the stem costs 1/T of its direct FLOPs plus memory-bound additions: 6.2 of the 19.5
+GFLOP of a full-size 16×112×112 clip are saved. The precomputed output enters the network
+through :func:`forward_with_stem` (``Stavis.forward_from_conv1``).
 
 Tested against ``nn.Conv3d`` and against the whole network in ``tests/test_stem_cache.py``.
 """
@@ -83,33 +87,37 @@ def _as_clips(frames: Tensor) -> Tensor:
 
 
 class StemCache:
-    """conv1 outputs of sliding-window clips of one video, reusing every shared position.
+    """conv1 outputs of sliding-window clips of one video, reusing every shared computation.
 
     Frames (normalised, ``(3,H,W)``) are added in order with :meth:`add` and addressed by their
     absolute index; :meth:`windows` returns the conv1 output ``(B,C,T,H',W')`` of clips given
     as ``(B,T)`` absolute frame indices (any pattern); :meth:`forget_before` drops frames and
-    cached outputs that no later clip needs, so memory stays bounded on long videos.
+    cached results that no later clip needs, so memory stays bounded on long videos.
     Call it under the same ``torch.inference_mode`` / autocast context as the model.
     """
 
     def __init__(self, conv: nn.Conv3d) -> None:
         check_reusable(conv)
         self.conv = conv
-        self.pad = conv.kernel_size[0] // 2
+        self.taps = conv.kernel_size[0]
+        self.pad = self.taps // 2
         self._buf: Tensor | None = None   # (capacity, H, W, 3) frames, channels last
         self._base = 0                    # absolute index of self._buf[0]
         self._first = 0                   # oldest frame still kept
         self._next = 0                    # index of the next frame to add
-        self._full: Tensor | None = None  # (F, H', W', C) unpadded outputs, channels last
-        self._full_first = 0              # absolute frame index of self._full[0]
-        #: output positions computed by convolution so far (for measuring the saving)
+        self._part: Tensor | None = None  # (F, H', W', K, C) tap partials P_k of eq. (*)
+        self._part_first = 0              # absolute frame index of self._part[0]
+        self._full: Tensor | None = None  # (F, H', W', C) interior outputs, fp32
+        self._full_first = 0              # absolute centre frame of self._full[0]
+        #: convolution work so far, in output positions of the 3D convolution (a frame's K tap
+        #: partials count as one position; for measuring the saving)
         self.positions_computed = 0
 
     # ------------------------------------------------------------------ frame bookkeeping
     def add(self, index: int, frame: Tensor) -> None:
         """Add the normalised frame ``index`` (``(3,H,W)``); frames must come in order (any first index)."""
         if self._buf is None and self._next == 0:
-            self._next = self._full_first = index
+            self._next = self._full_first = self._part_first = index
         if index != self._next:
             raise ValueError(f"StemCache: frames must be added in order; expected {self._next}, got {index}")
         if frame.dim() != 3 or frame.shape[0] != self.conv.in_channels:
@@ -132,15 +140,10 @@ class StemCache:
         self._next += 1
 
     def forget_before(self, index: int) -> None:
-        """Drop frames and cached outputs with absolute index ``< index``."""
+        """Drop frames and cached results with absolute index ``< index``."""
         self._first = max(self._first, min(index, self._next))
-        if self._full is not None and index > self._full_first:
-            drop = index - self._full_first
-            if drop >= self._full.shape[0]:
-                self._full, self._full_first = None, index
-            else:
-                self._full = self._full[drop:]
-                self._full_first = index
+        self._full, self._full_first = _drop_before(self._full, self._full_first, index)
+        self._part, self._part_first = _drop_before(self._part, self._part_first, index)
 
     def _slots(self, indices: np.ndarray) -> Tensor:
         lo, hi = int(indices.min()), int(indices.max())
@@ -156,20 +159,54 @@ class StemCache:
         self.positions_computed += out.shape[0] * out.shape[2]
         return out
 
-    def _ensure_full(self, first: int, stop: int) -> None:
-        """Make ``full[f]`` available for ``first <= f < stop`` (computes only missing frames)."""
+    def _ensure_partials(self, first: int, stop: int) -> None:
+        """Make the tap partials of frames ``first <= f < stop`` available (convolves only new frames)."""
+        have = 0 if self._part is None else self._part.shape[0]
+        if self._part is not None and self._part_first <= first and stop <= self._part_first + have:
+            return
+        if self._part is None or not (self._part_first <= first <= self._part_first + have):
+            self._part, self._part_first, have = None, first, 0
+        begin = self._part_first + have
+        assert self._buf is not None
+        self._slots(np.array([begin, stop - 1]))
+        frames = self._buf[begin - self._base: stop - self._base].permute(0, 3, 1, 2)  # (n,3,H,W) channels-last
+        conv = self.conv
+        k, c = self.taps, conv.out_channels
+        weight = conv.weight.permute(2, 0, 1, 3, 4).reshape(k * c, conv.in_channels, *conv.kernel_size[1:])
+        out = F.conv2d(frames, weight, None, conv.stride[1:], conv.padding[1:], conv.dilation[1:])
+        self.positions_computed += out.shape[0]
+        new = out.permute(0, 2, 3, 1).reshape(out.shape[0], out.shape[2], out.shape[3], k, c)
+        self._part = new if self._part is None else torch.cat([self._part, new.to(self._part.dtype)])
+
+    def _partial(self, frames: np.ndarray, tap: int) -> Tensor:
+        """``P_tap`` of the given absolute frames, ``(n, H', W', C)`` (a view for a consecutive run)."""
+        assert self._part is not None
+        rel = frames - self._part_first
+        if rel.size > 1 and (np.diff(rel) == 1).all():
+            return self._part[int(rel[0]): int(rel[-1]) + 1, :, :, tap]
+        return self._part[torch.as_tensor(rel, dtype=torch.long), :, :, tap]
+
+    def _sum(self, centres: np.ndarray, taps: range) -> Tensor:
+        """Eq. (*) for output positions centred on ``centres`` keeping only ``taps``; fp32."""
         p = self.pad
+        terms = [self._partial(centres - p + k, k) for k in taps]
+        bias = self.conv.bias
+        acc = terms[0] + bias.float() if bias is not None else terms[0].to(torch.float32, copy=True)
+        for term in terms[1:]:
+            acc += term
+        return acc
+
+    def _ensure_full(self, first: int, stop: int) -> None:
+        """Make ``full[c]`` available for centres ``first <= c < stop`` (sums only missing ones)."""
         have = 0 if self._full is None else self._full.shape[0]
         if self._full is not None and self._full_first <= first and stop <= self._full_first + have:
             return
         if self._full is None or not (self._full_first <= first <= self._full_first + have):
             self._full, self._full_first, have = None, first, 0
         begin = self._full_first + have
-        assert self._buf is not None
-        self._slots(np.array([begin - p, stop + p - 1]))
-        frames = self._buf[begin - p - self._base: stop + p - self._base].unsqueeze(0)
-        new = self._conv(_as_clips(frames), 0)[0].permute(1, 2, 3, 0)  # (F, H', W', C)
-        self._full = new if self._full is None else torch.cat([self._full, new.to(self._full.dtype)])
+        self._ensure_partials(begin - self.pad, stop + self.pad)
+        new = self._sum(np.arange(begin, stop), range(self.taps))
+        self._full = new if self._full is None else torch.cat([self._full, new])
 
     def windows(self, windows: np.ndarray | Tensor) -> Tensor:
         """conv1 outputs ``(B, C, T, H', W')`` (channels-last-3d memory) of clips ``(B, T)``."""
@@ -178,59 +215,62 @@ class StemCache:
             raise ValueError(f"StemCache.windows: expected (B,T) frame indices, got shape {rows.shape}")
         assert self._buf is not None
         b, t = rows.shape
-        p = self.pad
+        p, k = self.pad, self.taps
         regular = is_consecutive(rows) if t >= 2 * p + 1 else np.zeros(b, dtype=bool)
         reg = np.flatnonzero(regular)
         irr = np.flatnonzero(~regular)
-        edges = irregular = None
-        if reg.size:
-            n = reg.size
-            starts = rows[reg, 0]
-            # each edge: the 2p frames next to it, zero-padded by p on the outer side only
-            offsets = np.arange(2 * p)
-            near = np.concatenate([starts[:, None] + offsets, starts[:, None] + (t - 2 * p) + offsets])
-            edge_in = self._buf.new_zeros((2 * n, 3 * p) + tuple(self._buf.shape[1:]))
-            gathered = self._buf[self._slots(near)]
-            edge_in[:n, p:] = gathered[:n]
-            edge_in[n:, : 2 * p] = gathered[n:]
-            edges = self._conv(_as_clips(edge_in), 0).permute(0, 2, 3, 4, 1)  # (2n, p, H', W', C)
-            self._ensure_full(int(starts.min()) + p, int(starts.max()) + t - p)
+        irregular = None
         if irr.size:
             clips = _as_clips(self._buf[self._slots(rows[irr])])
             irregular = self._conv(clips, p).permute(0, 2, 3, 4, 1)  # (m, T, H', W', C)
-        ref = edges if edges is not None else irregular
+        if reg.size:
+            starts = rows[reg, 0]
+            self._slots(np.array([starts.min(), starts.max() + t - 1]))
+            self._ensure_partials(int(starts.min()), int(starts.max()) + t)
+            self._ensure_full(int(starts.min()) + p, int(starts.max()) + t - p)
+        dtype = irregular.dtype if irregular is not None else self._part.dtype  # type: ignore[union-attr]
+        ref = irregular if irregular is not None else self._part
         assert ref is not None
-        out = torch.empty((b, t) + tuple(ref.shape[2:]), dtype=ref.dtype, device=ref.device)
-        if edges is not None:
+        shape = (b, t) + tuple(self._part.shape[1:3] if self._part is not None else ref.shape[2:4]) \
+            + (self.conv.out_channels,)
+        out = torch.empty(shape, dtype=dtype, device=ref.device)
+        if reg.size:
             assert self._full is not None
-            full = self._full.to(ref.dtype)
-            n = reg.size
-            for k, (i, s) in enumerate(zip(reg.tolist(), rows[reg, 0].tolist())):
+            index = slice(None) if reg.size == b else torch.as_tensor(reg)
+            full = self._full
+            for i, s in zip(reg.tolist(), starts.tolist()):
                 begin = s + p - self._full_first
                 out[i, p: t - p] = full[begin: begin + t - 2 * p]
-            if n == b:
-                out[:, :p] = edges[:n]
-                out[:, t - p:] = edges[n:]
-            else:
-                index = torch.as_tensor(reg)
-                out[index, :p] = edges[:n]
-                out[index, t - p:] = edges[n:]
+            for j in range(p):  # edge positions: only the taps inside the clip
+                out[index, j] = self._sum(starts + j, range(p - j, k)).to(dtype)
+                out[index, t - 1 - j] = self._sum(starts + t - 1 - j, range(0, p + j + 1)).to(dtype)
         if irregular is not None:
-            out[torch.as_tensor(irr)] = irregular.to(ref.dtype)
+            out[torch.as_tensor(irr)] = irregular.to(dtype)
         return out.permute(0, 4, 1, 2, 3)
+
+
+def _drop_before(cache: Tensor | None, first: int, index: int) -> tuple[Tensor | None, int]:
+    """Drop the leading entries of a per-frame cache whose absolute index is ``< index``."""
+    if cache is None or index <= first:
+        return cache, first
+    drop = index - first
+    if drop >= cache.shape[0]:
+        return None, index
+    return cache[drop:], index
 
 
 def stem_flops_per_clip(conv: nn.Conv3d, frame_size: tuple[int, int], clip_length: int) -> tuple[float, float]:
     """FLOPs (2 per multiply-add) of the stem for one clip: ``(direct, with StemCache)``.
 
-    Steady state of a step-1 sliding window: per clip, one new unpadded position plus 2p edge
-    positions are convolved instead of ``clip_length``.
+    Steady state of a step-1 sliding window: per clip, one new frame's K tap partials (the
+    FLOPs of one output position) are convolved instead of ``clip_length`` positions; the
+    additions of eq. (*) are not counted.
     """
     h = (frame_size[0] + 2 * conv.padding[1] - conv.kernel_size[1]) // conv.stride[1] + 1
     w = (frame_size[1] + 2 * conv.padding[2] - conv.kernel_size[2]) // conv.stride[2] + 1
     per_position = 2.0 * conv.out_channels * h * w * conv.in_channels * int(np.prod(conv.kernel_size))
     p = conv.kernel_size[0] // 2
-    reused = 1 + 2 * p if clip_length >= 2 * p + 1 else clip_length
+    reused = 1 if clip_length >= 2 * p + 1 else clip_length
     return per_position * clip_length, per_position * reused
 
 
