@@ -25,13 +25,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 import os
 import tempfile
 import time
 import warnings
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -431,22 +430,25 @@ def _model_size(model: torch.nn.Module) -> tuple[int, int]:
 
 
 class _SaliencyLogits(torch.nn.Module):
-    """The saliency logits of a ``Stavis`` network, from clips or (``from_conv1``) from conv1 outputs.
+    """The saliency logits of a ``Stavis`` network from what ``predict_video`` feeds it.
 
-    What ``predict_video(compile=True)`` compiles: one graph per call shape, with the conv1
-    reuse the whole network after the stem.
+    ``source`` "clips": ``(clips, audio)``; "conv1": ``(conv1 output, audio)``
+    (``forward_from_conv1``); "summary": ``(pooled, tmax, audio)`` (``forward_from_stem_summary``).
+    What ``predict_video(compile=True)`` compiles.
     """
 
-    def __init__(self, net: torch.nn.Module, frame_size: tuple[int, int], from_conv1: bool) -> None:
+    def __init__(self, net: torch.nn.Module, frame_size: tuple[int, int], source: str) -> None:
         super().__init__()
         self.net = net
         self.frame_size = frame_size
-        self.from_conv1 = from_conv1
+        self.source = source
 
-    def forward(self, x: torch.Tensor, audio: torch.Tensor | None) -> torch.Tensor:
-        if self.from_conv1:
-            return self.net.forward_from_conv1(x, audio, self.frame_size).saliency
-        return self.net(x, audio).saliency
+    def forward(self, *inputs: torch.Tensor | None) -> torch.Tensor:
+        if self.source == "summary":
+            return self.net.forward_from_stem_summary(*inputs, self.frame_size).saliency
+        if self.source == "conv1":
+            return self.net.forward_from_conv1(*inputs, self.frame_size).saliency
+        return self.net(*inputs).saliency
 
 
 class _CompiledOrEager:
@@ -521,13 +523,15 @@ def predict_video(
             call shape (the last partial batch is padded to ``batch_size``), ~20-30 s on a
             2-core CPU; falls back to eager with a warning if compiling fails. Combines with
             ``reuse_conv1`` (the network after the stem is compiled).
-        reuse_conv1: compute the 7x7x7 stem convolution once per frame for the interior
-            window positions and recompute only the 2x3 edge positions per window, where the
-            zero padding differs (``model.stem_cache``): the same maps up to float summation
-            order, 3.7 of the 19.5 GFLOP of a full-size window saved (issue 7).
+        reuse_conv1: convolve each frame once with the 7x7x7 stem's temporal taps and build
+            every window's stem output, and what the network needs of it after BN + ReLU (its
+            temporal mean and temporal max-pool), from per-frame caches (``model.stem_cache``,
+            ``Stavis.forward_from_stem_summary``): the same maps up to float summation order,
+            6.2 of the 19.5 GFLOP of a full-size window saved (issue 7).
         fold_bn: run a copy of the network with every BatchNorm folded into the convolution
-            before it (``model.fold``): the same function up to float rounding, one pass over
-            each activation tensor less. The model passed in is not modified.
+            before it and, on the CPU in fp32, ReLU and residual adds fused into oneDNN's
+            convolutions (``model.fold``): the same function up to float rounding, fewer passes
+            over the activations. The model passed in is not modified.
 
     Returns:
         ``Prediction`` with ``maps`` (T,H,W) float32 in [0,1] and facts about the run.
@@ -554,20 +558,26 @@ def predict_video(
     was_training = model.training
     net = model.to(dev).eval()
     if fold_bn:
-        from stavis_lib.model.fold import fold_batchnorm
+        from stavis_lib.model.fold import fold_batchnorm, fuse_cpu_pointwise
 
         net = fold_batchnorm(net)
+        if dev.type == "cpu":
+            fuse_cpu_pointwise(net)  # ReLU and residual adds inside oneDNN's convolutions (fp32)
     if channels_last:
         to_channels_last(net)
     if ac_dtype is not None:
         make_autocast_safe(net)
     stem = None
     stem_next = 0
+    activation = None  # the stem's BN + ReLU when the network takes stem summaries
     if reuse_conv1:
-        from stavis_lib.model.stem_cache import StemCache, find_stem_conv
+        from stavis_lib.model.stem_cache import StemCache, find_stem_conv, stem_activation
 
         stem = StemCache(find_stem_conv(net)[2])
-    logits_of: Any = _SaliencyLogits(net, (size, size), from_conv1=stem is not None)
+        if getattr(net, "takes_stem_summaries", lambda: False)():
+            activation = stem_activation(net.trunk)
+    source = "clips" if stem is None else ("conv1" if activation is None else "summary")
+    logits_of: Any = _SaliencyLogits(net, (size, size), source)
     if compile:
         logits_of = _CompiledOrEager(logits_of)
 
@@ -582,14 +592,14 @@ def predict_video(
     peak = 0
     writer = MapsWriter(maps_path, src.fps) if maps_path is not None else None
 
-    def stem_windows(rows: np.ndarray) -> torch.Tensor:
-        """conv1 outputs of the windows, reusing every shared position (``model.stem_cache``)."""
+    def stem_inputs(rows: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """What the network needs of conv1 for these windows, sharing all it can (``model.stem_cache``)."""
         nonlocal stem_next
         assert stem is not None
         for j in range(stem_next, int(rows.max()) + 1):
             stem.add(j, small[j].to(dev, non_blocking=True))
         stem_next = max(stem_next, int(rows.max()) + 1)
-        return stem.windows(rows)
+        return stem.summaries(rows, activation) if activation is not None else (stem.windows(rows),)
 
     def run_batch(ts: list[int]) -> np.ndarray:
         rows = plan.rows[ts]
@@ -611,7 +621,7 @@ def predict_video(
                             for r in rows]
             sound = torch.from_numpy(np.stack(excerpts)).to(dev, non_blocking=True)
         with torch.inference_mode(), autocast(dev, ac_dtype):
-            logits = logits_of(stem_windows(rows) if stem is not None else clips, sound)
+            logits = logits_of(*(stem_inputs(rows) if stem is not None else (clips,)), sound)
         prob = torch.sigmoid(logits[:n].float())
         if out_size != (size, size):
             prob = F.interpolate(prob, size=out_size, mode="bilinear", align_corners=False)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from stavis_lib.config import build_model
-from stavis_lib.model.fold import fold_batchnorm
+from stavis_lib.model.fold import fold_batchnorm, fuse_cpu_pointwise
 
 
 def test_hand_computed_fold_of_one_pair():
@@ -89,3 +89,69 @@ def test_inplace_rewrites_the_given_model():
     seq = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)).eval()
     out = fold_batchnorm(copy.deepcopy(seq), inplace=True)
     assert isinstance(out[1], nn.Identity)
+
+
+# ------------------------------------------------------------------ fuse_cpu_pointwise
+def _folded_fused_pair(depth: int):
+    torch.manual_seed(1)
+    model = _randomise_batchnorm(build_model("L3mul_S3", depth=depth, width=8, sample_size=32,
+                                             sample_duration=16)).eval()
+    plain = fold_batchnorm(model)
+    fused = copy.deepcopy(plain)
+    return plain, fused, fuse_cpu_pointwise(fused)
+
+
+@pytest.mark.parametrize("depth,blocks", [(10, 3), (50, 3 + 4 + 6)])  # residual blocks in layer1-3
+def test_fused_blocks_compute_the_same_function(depth, blocks):
+    plain, fused, count = _folded_fused_pair(depth)
+    assert count == blocks
+    clips = torch.randn(2, 3, 16, 32, 32) * 40
+    audio = torch.randn(2, 22050) * 30
+    with torch.inference_mode():
+        want, got = plain(clips, audio).saliency, fused(clips, audio).saliency
+    assert float(want.std()) > 0
+    assert float((got - want).abs().max()) <= 1e-4 * float(want.abs().max())
+    assert not fused.dsam[0].training  # fusing changes no module state
+    # the oneDNN path really ran (a silent fallback would make this test vacuous)
+    fused_forwards = [m.__dict__["forward"] for m in fused.modules() if "forward" in m.__dict__]
+    assert len(fused_forwards) == blocks and not any(f.broken for f in fused_forwards)
+
+
+def test_unfolded_blocks_are_not_fused():
+    model = build_model("visual", depth=10, width=8, sample_size=32, sample_duration=16).eval()
+    assert fuse_cpu_pointwise(model) == 0
+
+
+def test_fused_blocks_fall_back_to_their_own_forward_outside_fp32_inference():
+    plain, fused, _ = _folded_fused_pair(10)
+    block, x = fused.trunk.layer1[0], torch.randn(1, 8, 4, 8, 8)
+    with torch.no_grad():
+        want = plain.trunk.layer1[0](x.clone())
+        # autocast and bf16 inputs take the block's own forward: same rounding as unfused
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.equal(block(x.clone()), plain.trunk.layer1[0](x.clone()))
+    # with gradients the plain forward runs and its input is left intact
+    xg = x.clone().requires_grad_(True)
+    out = block(xg)
+    out.sum().backward()
+    assert xg.grad is not None and torch.equal(xg.detach(), x)
+    assert torch.allclose(out.detach(), want, atol=1e-5)
+
+
+def test_fused_block_that_fails_falls_back_for_good(monkeypatch):
+    plain, fused, _ = _folded_fused_pair(10)
+    import stavis_lib.model.fold as fold_module
+
+    calls = []
+
+    def broken(block, x):
+        calls.append(1)
+        raise RuntimeError("op changed in this torch release")
+
+    monkeypatch.setattr(fold_module, "_fused_forward", broken)
+    x = torch.randn(1, 8, 4, 8, 8)
+    with torch.inference_mode():
+        want = plain.trunk.layer1[0](x.clone())
+        for _ in range(2):
+            assert torch.allclose(fused.trunk.layer1[0](x.clone()), want, atol=1e-6)
+    assert calls == [1]  # tried once, then the plain forward for good

@@ -15,6 +15,7 @@ from stavis_lib.model.stem_cache import (
     check_reusable,
     find_stem_conv,
     forward_with_stem,
+    stem_activation,
     is_consecutive,
     stem_flops_per_clip,
 )
@@ -219,3 +220,92 @@ def test_frames_may_start_at_any_index():
     assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max())
     with pytest.raises(IndexError, match="cache holds"):
         cache.windows(np.arange(5, 21)[None])
+
+
+# ---------------------------------------------------------------------- summaries (X^1 never built)
+def _reference_summaries(conv, video, windows, activation):
+    x = activation(_reference(conv, video, windows).permute(0, 2, 3, 4, 1))  # (B,T,H',W',C)
+    x = x.permute(0, 4, 1, 2, 3)                                            # (B,C,T,H',W')
+    pooled = x.mean(dim=2)
+    tmax = torch.nn.functional.max_pool3d(x, kernel_size=(3, 1, 1), stride=(2, 1, 1), padding=(1, 0, 0))
+    return pooled, tmax
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        np.stack([np.arange(s, s + 16) for s in range(0, 12)]),                      # consecutive clips
+        np.array([list(range(20, 36)), [30, 31, 32, 33, 34, 35, 36, 37, 38, 39] + [38, 39] * 3,
+                  list(range(5, 21))]),                                               # mixed, loop-padded tail
+    ],
+)
+@pytest.mark.parametrize("with_bn", [False, True])
+def test_summaries_equal_mean_and_temporal_maxpool_of_the_activated_stem(rows, with_bn):
+    conv, video = _stem_conv(), _video(40)
+    if with_bn:
+        bn = nn.BatchNorm3d(8).eval()
+        with torch.no_grad():
+            bn.running_mean.uniform_(-20, 20)
+            bn.running_var.uniform_(50, 400)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+        trunk = nn.Module()
+        trunk.bn1 = bn
+        activation = stem_activation(trunk)
+
+        def reference_activation(y):  # the module itself, on (..., C) via channels-first
+            return torch.relu(bn(y.movedim(-1, 1)).movedim(1, -1))
+    else:
+        trunk = nn.Module()
+        trunk.bn1 = nn.Identity()
+        activation = reference_activation = stem_activation(trunk)
+    with torch.no_grad():
+        pooled, tmax = _filled(conv, video).summaries(rows, activation)
+        want_pooled, want_tmax = _reference_summaries(conv, video, rows, reference_activation)
+    assert pooled.shape == want_pooled.shape == (len(rows), 8, 16, 16)
+    assert tmax.shape == want_tmax.shape == (len(rows), 8, 8, 16, 16)
+    assert float(want_tmax.std()) > 0 and float((want_tmax == 0).float().mean()) > 0.1  # ReLU did cut
+    for got, want in ((pooled, want_pooled), (tmax, want_tmax)):
+        assert float((got - want).abs().max()) <= 1e-5 * float(want.abs().max())
+
+
+@pytest.mark.parametrize("fold", [False, True])
+def test_network_from_stem_summaries_equals_the_plain_forward(fold):
+    from stavis_lib.config import build_model
+    from stavis_lib.model.fold import fold_batchnorm
+
+    torch.manual_seed(0)
+    model = build_model("L3mul_S3", depth=10, width=8, sample_size=32, sample_duration=16).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm3d):
+                module.running_mean.uniform_(-1, 1)
+                module.running_var.uniform_(0.5, 2)
+            if isinstance(module, nn.Conv2d) and module.weight.abs().max() < 0.01:
+                nn.init.normal_(module.weight, 0.0, 0.3)  # maps with structure
+    if fold:
+        model = fold_batchnorm(model)
+    video = _video(30, size=32)
+    windows = np.concatenate([np.stack([np.arange(s, s + 16) for s in range(6)]),
+                              [[20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 28, 29, 28, 29, 28, 29]]])
+    audio = torch.randn(len(windows), 6000, generator=torch.Generator().manual_seed(2)) * 50
+    clips = video[torch.as_tensor(windows)].permute(0, 2, 1, 3, 4).contiguous()
+    with torch.no_grad():
+        want = model(clips, audio)
+        cache = _filled(model.trunk.conv1, video)
+        got = model.forward_from_stem_summary(*cache.summaries(windows, stem_activation(model.trunk)), audio, (32, 32))
+    for name in ("saliency", "visual", "localization"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert float(b.std()) > 0
+        assert float((a - b).abs().max()) <= 1e-5 * max(1.0, float(b.abs().max())), name
+    for a, b in zip(got.side + got.attention, want.side + want.attention):
+        assert float((a - b).abs().max()) <= 1e-5 * max(1.0, float(b.abs().max()))
+
+
+def test_stem_summaries_need_the_official_maxpool():
+    from stavis_lib.config import build_model
+
+    model = build_model("visual", depth=10, width=8, sample_size=32, sample_duration=16).eval()
+    model.trunk.maxpool = nn.MaxPool3d(kernel_size=3, stride=(1, 2, 2), padding=1)
+    with pytest.raises(ValueError, match="MaxPool3d"):
+        model.forward_from_stem_summary(torch.zeros(1, 8, 16, 16), torch.zeros(1, 8, 8, 16, 16), None, (32, 32))

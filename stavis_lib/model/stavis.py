@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stavis_lib.config import ModelConfig
@@ -21,6 +22,10 @@ from stavis_lib.model.audio import AUDIO_DIM, SoundNet8
 from stavis_lib.model.fusion import FusionHead, logit_conv
 from stavis_lib.model.localization import Localization
 from stavis_lib.model.visual import DSAM, ResNet3DTrunk
+
+def _triple(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value, value)
+
 
 #: upsampling factor of the DSAM deconvolutions at levels 0..3 (conv1, layer1, layer2, layer3)
 DSAM_FACTORS = (2, 4, 8, 16)
@@ -103,20 +108,54 @@ class Stavis(nn.Module):
         if x1.dim() != 5 or x1.shape[1] != self.trunk.conv1.out_channels:
             raise ValueError(f"conv1 output must have shape (B,{self.trunk.conv1.out_channels},T,h,w); "
                              f"got {tuple(x1.shape)}")
-        height, width = frame_size
-        self._check_inputs(x1.shape[0], (height, width), audio)
-        sides, side_logits, attention = [], [], []
+        self._check_inputs(x1.shape[0], frame_size, audio)
         x = self.trunk.relu(self.trunk.bn1(x1))  # the rest of the stem: X^1
+        x, s_up, a_up, m = self.dsam[0](x)
+        return self._forward_from_layer1(self.trunk.maxpool(x), (s_up, a_up, m), audio, frame_size)
+
+    def forward_from_stem_summary(self, pooled: Tensor, tmax: Tensor, audio: Tensor | None,
+                                  frame_size: tuple[int, int]) -> StavisOutput:
+        """The network from two summaries of X^1 (the stem after BN + ReLU), without X^1 itself.
+
+        pooled: (B,C,h,w) temporal mean of X^1 (what DSAM level 0 pools, eq. 2);
+        tmax: (B,C,T',h,w) X^1 max-pooled over time only (kernel 3, stride 2, padding 1).
+        Because the DSAM re-weighting 1 + M (eq. 1) is positive and the same for every time
+        step, ``maxpool3d((1 + M) X^1) == maxpool2d((1 + M) tmax)``, exactly; so this equals
+        ``forward_from_conv1`` while touching half as much memory at the largest resolution
+        (``StemCache.summaries`` computes both from per-frame caches).
+        """
+        if not self.takes_stem_summaries():
+            raise ValueError("forward_from_stem_summary needs the trunk's MaxPool3d(3, stride 2, padding 1)")
+        if pooled.dim() != 4 or tmax.dim() != 5 or pooled.shape[:2] != tmax.shape[:2]:
+            raise ValueError(f"expected pooled (B,C,h,w) and tmax (B,C,T',h,w); got {tuple(pooled.shape)}, "
+                             f"{tuple(tmax.shape)}")
+        self._check_inputs(pooled.shape[0], frame_size, audio)
+        s_up, a_up, m = self.dsam[0].attention(pooled)
+        x = F.max_pool3d((1.0 + m.unsqueeze(2)) * tmax, kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+        return self._forward_from_layer1(x, (s_up, a_up, m), audio, frame_size)
+
+    def takes_stem_summaries(self) -> bool:
+        """Whether ``forward_from_stem_summary`` applies: the trunk max-pool is MaxPool3d(3, 2, 1)."""
+        pool = self.trunk.maxpool
+        return isinstance(pool, nn.MaxPool3d) and (
+            _triple(pool.kernel_size), _triple(pool.stride), _triple(pool.padding), _triple(pool.dilation),
+            pool.ceil_mode) == ((3, 3, 3), (2, 2, 2), (1, 1, 1), (1, 1, 1), False)
+
+    def _forward_from_layer1(self, x: Tensor, level0: tuple[Tensor, Tensor, Tensor], audio: Tensor | None,
+                             frame_size: tuple[int, int]) -> StavisOutput:
+        """Levels 1-3 of the trunk and DSAM, then the audio branch, localization and fusion."""
+        height, width = frame_size
+        sides, side_logits, attention = [level0[0]], [level0[1]], [level0[2]]
         x3: Tensor | None = None
-        for level, dsam in enumerate(self.dsam):
+        for level in (1, 2, 3):
             if level == 1:
-                x = self.trunk.layer1(self.trunk.maxpool(x))
+                x = self.trunk.layer1(x)
             elif level == 2:
                 x = self.trunk.layer2(x)
                 x3 = x  # X^3 for the localization, before this level's re-weighting
-            elif level == 3:
+            else:
                 x = self.trunk.layer3(x)
-            x, s_up, a_up, m = dsam(x)
+            x, s_up, a_up, m = self.dsam[level](x)
             sides.append(s_up)
             side_logits.append(a_up)
             attention.append(m)

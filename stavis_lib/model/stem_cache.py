@@ -19,7 +19,8 @@ of every clip is a sum of cached partials:
 * **edge positions** t < p and t ≥ T-p of a clip keep only the taps inside the clip; they are
   summed per clip from the same partials;
 * clips that are not consecutive runs of frames (loop padding of the last frames of a video,
-  or any other index pattern) are convolved as they are.
+  or any other index pattern) sum, at each position, the partials of the frames they hold
+  there (same formula, no cached interior).
 
 The assembled output is therefore the convolution itself, up to floating-point summation
 order (about 1e-6 relative in fp32; the sums run in fp32 also under bf16 autocast). Per clip
@@ -42,6 +43,7 @@ __all__ = [
     "StemCache",
     "find_stem_conv",
     "forward_with_stem",
+    "stem_activation",
     "stem_flops_per_clip",
 ]
 
@@ -81,9 +83,71 @@ def is_consecutive(windows: np.ndarray) -> np.ndarray:
     return (np.diff(windows, axis=1) == 1).all(axis=1)
 
 
-def _as_clips(frames: Tensor) -> Tensor:
-    """``(B, T, H, W, 3)`` channel-last frames -> clips ``(B, 3, T, H, W)``, channels-last-3d strides."""
-    return frames.permute(0, 4, 1, 2, 3)
+class _PerFrame:
+    """Tensors indexed by absolute frame number: appended in order, dropped from the front.
+
+    Rows live in one buffer with spare capacity (grown by doubling, compacted when the front
+    was dropped), so appending does not copy what is kept.
+    """
+
+    def __init__(self) -> None:
+        self.buf: Tensor | None = None
+        self.first = 0   # absolute index of the oldest kept row
+        self.next = 0    # absolute index of the next row to append
+        self._start = 0  # position of row ``first`` in ``buf``
+
+    def __len__(self) -> int:
+        return self.next - self.first
+
+    def reset(self, first: int) -> None:
+        self.first = self.next = first
+        self._start = 0
+
+    def append(self, rows: Tensor) -> None:
+        n = rows.shape[0]
+        if self.buf is None or self.buf.shape[1:] != rows.shape[1:] or self.buf.dtype != rows.dtype:
+            kept = None if self.buf is None or len(self) == 0 else self.buf[self._start: self._start + len(self)]
+            self.buf = rows.new_empty((max(64, 2 * (len(self) + n)),) + tuple(rows.shape[1:]))
+            if kept is not None:
+                self.buf[: kept.shape[0]] = kept.to(rows.dtype)
+            self._start = 0
+        elif self._start + len(self) + n > self.buf.shape[0]:
+            kept = self.buf[self._start: self._start + len(self)]
+            if len(self) + n > self.buf.shape[0] // 2:  # grow
+                buf = rows.new_empty((2 * (len(self) + n),) + tuple(rows.shape[1:]))
+            else:                                       # compact in place
+                buf = self.buf
+            buf[: kept.shape[0]] = kept.clone() if buf is self.buf else kept
+            self.buf, self._start = buf, 0
+        end = self._start + len(self)
+        self.buf[end: end + n] = rows
+        self.next += n
+
+    def drop_before(self, index: int) -> None:
+        index = min(max(index, self.first), self.next)
+        self._start += index - self.first
+        self.first = index
+
+    def take(self, frames: np.ndarray, tap: int | None = None) -> Tensor:
+        """Rows of the given absolute frames (a view for a consecutive run); ``tap``: only
+        ``row[:, :, tap]`` of each (the tap partials' layout)."""
+        assert self.buf is not None
+        lo, hi = int(frames.min()), int(frames.max())
+        if lo < self.first or hi >= self.next:
+            raise IndexError(f"StemCache: clips need frames {lo}..{hi}, the cache holds {self.first}..{self.next - 1}")
+        rel = frames - self.first + self._start
+        if rel.size == 1 or (rel.ndim == 1 and (np.diff(rel) == 1).all()):
+            rows = self.buf[int(rel[0]): int(rel[-1]) + 1]
+            return rows if tap is None else rows[:, :, :, tap]
+        index = torch.as_tensor(rel, dtype=torch.long)
+        return self.buf[index] if tap is None else self.buf[index, :, :, tap]
+
+    def ensure(self, first: int, stop: int, compute) -> None:
+        """Make rows ``first <= f < stop`` available, computing ``compute(begin, stop)`` for missing ones."""
+        if not (self.first <= first <= self.next):
+            self.reset(first)
+        if stop > self.next:
+            self.append(compute(self.next, stop))
 
 
 class StemCache:
@@ -91,8 +155,9 @@ class StemCache:
 
     Frames (normalised, ``(3,H,W)``) are added in order with :meth:`add` and addressed by their
     absolute index; :meth:`windows` returns the conv1 output ``(B,C,T,H',W')`` of clips given
-    as ``(B,T)`` absolute frame indices (any pattern); :meth:`forget_before` drops frames and
-    cached results that no later clip needs, so memory stays bounded on long videos.
+    as ``(B,T)`` absolute frame indices (any pattern), :meth:`summaries` what the network needs
+    of it after BN + ReLU (``Stavis.forward_from_stem_summary``); :meth:`forget_before` drops
+    frames and cached results that no later clip needs, so memory stays bounded on long videos.
     Call it under the same ``torch.inference_mode`` / autocast context as the model.
     """
 
@@ -101,14 +166,12 @@ class StemCache:
         self.conv = conv
         self.taps = conv.kernel_size[0]
         self.pad = self.taps // 2
-        self._buf: Tensor | None = None   # (capacity, H, W, 3) frames, channels last
-        self._base = 0                    # absolute index of self._buf[0]
-        self._first = 0                   # oldest frame still kept
-        self._next = 0                    # index of the next frame to add
-        self._part: Tensor | None = None  # (F, H', W', K, C) tap partials P_k of eq. (*)
-        self._part_first = 0              # absolute frame index of self._part[0]
-        self._full: Tensor | None = None  # (F, H', W', C) interior outputs, fp32
-        self._full_first = 0              # absolute centre frame of self._full[0]
+        self._frames = _PerFrame()  # (H, W, 3) frames, channels last
+        self._part = _PerFrame()    # (H', W', K, C) tap partials P_k of eq. (*)
+        self._full = _PerFrame()    # (H', W', C) interior outputs, fp32
+        self._act = _PerFrame()     # (H', W', C) activation(full), for summaries
+        self._activation = None
+        self._started = False
         #: convolution work so far, in output positions of the 3D convolution (a frame's K tap
         #: partials count as one position; for measuring the saving)
         self.positions_computed = 0
@@ -116,147 +179,182 @@ class StemCache:
     # ------------------------------------------------------------------ frame bookkeeping
     def add(self, index: int, frame: Tensor) -> None:
         """Add the normalised frame ``index`` (``(3,H,W)``); frames must come in order (any first index)."""
-        if self._buf is None and self._next == 0:
-            self._next = self._full_first = self._part_first = index
-        if index != self._next:
-            raise ValueError(f"StemCache: frames must be added in order; expected {self._next}, got {index}")
+        if not self._started:
+            self._frames.reset(index)
+            self._started = True
+        if index != self._frames.next:
+            raise ValueError(f"StemCache: frames must be added in order; expected {self._frames.next}, got {index}")
         if frame.dim() != 3 or frame.shape[0] != self.conv.in_channels:
             raise ValueError(f"StemCache: frame must be ({self.conv.in_channels},H,W), got {tuple(frame.shape)}")
         frame = frame.permute(1, 2, 0)
-        if self._buf is None:
-            self._buf = frame.new_empty((64,) + tuple(frame.shape))
-            self._base = self._first = index
-        slot = index - self._base
-        if slot >= self._buf.shape[0]:
-            keep = self._buf[self._first - self._base: slot]
-            capacity = max(64, 2 * (keep.shape[0] + 1))
-            buf = frame.new_empty((capacity,) + tuple(frame.shape))
-            buf[: keep.shape[0]] = keep
-            self._buf, self._base = buf, self._first
-            slot = index - self._base
-        elif frame.shape != self._buf.shape[1:]:
-            raise ValueError(f"StemCache: frame {index} has size {tuple(frame.shape)}, earlier frames {tuple(self._buf.shape[1:])}")
-        self._buf[slot] = frame
-        self._next += 1
+        if self._frames.buf is not None and len(self._frames) and frame.shape != self._frames.buf.shape[1:]:
+            raise ValueError(f"StemCache: frame {index} has size {tuple(frame.shape)}, "
+                             f"earlier frames {tuple(self._frames.buf.shape[1:])}")
+        self._frames.append(frame.unsqueeze(0))
 
     def forget_before(self, index: int) -> None:
         """Drop frames and cached results with absolute index ``< index``."""
-        self._first = max(self._first, min(index, self._next))
-        self._full, self._full_first = _drop_before(self._full, self._full_first, index)
-        self._part, self._part_first = _drop_before(self._part, self._part_first, index)
-
-    def _slots(self, indices: np.ndarray) -> Tensor:
-        lo, hi = int(indices.min()), int(indices.max())
-        if lo < self._first or hi >= self._next:
-            raise IndexError(f"StemCache: clips need frames {lo}..{hi}, the cache holds {self._first}..{self._next - 1}")
-        return torch.as_tensor(indices - self._base, dtype=torch.long)
+        for cache in (self._frames, self._part, self._full, self._act):
+            cache.drop_before(index)
 
     # ------------------------------------------------------------------ convolutions
-    def _conv(self, clips: Tensor, temporal_padding: int) -> Tensor:
-        conv = self.conv
-        padding = (temporal_padding,) + tuple(conv.padding[1:])
-        out = F.conv3d(clips, conv.weight, conv.bias, conv.stride, padding, conv.dilation)
-        self.positions_computed += out.shape[0] * out.shape[2]
-        return out
-
-    def _ensure_partials(self, first: int, stop: int) -> None:
-        """Make the tap partials of frames ``first <= f < stop`` available (convolves only new frames)."""
-        have = 0 if self._part is None else self._part.shape[0]
-        if self._part is not None and self._part_first <= first and stop <= self._part_first + have:
-            return
-        if self._part is None or not (self._part_first <= first <= self._part_first + have):
-            self._part, self._part_first, have = None, first, 0
-        begin = self._part_first + have
-        assert self._buf is not None
-        self._slots(np.array([begin, stop - 1]))
-        frames = self._buf[begin - self._base: stop - self._base].permute(0, 3, 1, 2)  # (n,3,H,W) channels-last
+    def _partials(self, begin: int, stop: int) -> Tensor:
+        """Tap partials of frames ``begin <= f < stop``: one 2D convolution with K·C outputs."""
+        frames = self._frames.take(np.arange(begin, stop)).permute(0, 3, 1, 2)  # (n,3,H,W) channels-last
         conv = self.conv
         k, c = self.taps, conv.out_channels
         weight = conv.weight.permute(2, 0, 1, 3, 4).reshape(k * c, conv.in_channels, *conv.kernel_size[1:])
         out = F.conv2d(frames, weight, None, conv.stride[1:], conv.padding[1:], conv.dilation[1:])
         self.positions_computed += out.shape[0]
-        new = out.permute(0, 2, 3, 1).reshape(out.shape[0], out.shape[2], out.shape[3], k, c)
-        self._part = new if self._part is None else torch.cat([self._part, new.to(self._part.dtype)])
+        return out.permute(0, 2, 3, 1).reshape(out.shape[0], out.shape[2], out.shape[3], k, c)
 
-    def _partial(self, frames: np.ndarray, tap: int) -> Tensor:
-        """``P_tap`` of the given absolute frames, ``(n, H', W', C)`` (a view for a consecutive run)."""
-        assert self._part is not None
-        rel = frames - self._part_first
-        if rel.size > 1 and (np.diff(rel) == 1).all():
-            return self._part[int(rel[0]): int(rel[-1]) + 1, :, :, tap]
-        return self._part[torch.as_tensor(rel, dtype=torch.long), :, :, tap]
-
-    def _sum(self, centres: np.ndarray, taps: range) -> Tensor:
-        """Eq. (*) for output positions centred on ``centres`` keeping only ``taps``; fp32."""
-        p = self.pad
-        terms = [self._partial(centres - p + k, k) for k in taps]
+    def _sum(self, frames: np.ndarray, taps: range | list[int]) -> Tensor:
+        """Eq. (*) over ``taps`` for output positions whose tap k reads frame ``frames[:, k]``; fp32."""
+        terms = [self._part.take(frames[:, k], k) for k in taps]
         bias = self.conv.bias
         acc = terms[0] + bias.float() if bias is not None else terms[0].to(torch.float32, copy=True)
         for term in terms[1:]:
             acc += term
         return acc
 
-    def _ensure_full(self, first: int, stop: int) -> None:
-        """Make ``full[c]`` available for centres ``first <= c < stop`` (sums only missing ones)."""
-        have = 0 if self._full is None else self._full.shape[0]
-        if self._full is not None and self._full_first <= first and stop <= self._full_first + have:
-            return
-        if self._full is None or not (self._full_first <= first <= self._full_first + have):
-            self._full, self._full_first, have = None, first, 0
-        begin = self._full_first + have
-        self._ensure_partials(begin - self.pad, stop + self.pad)
-        new = self._sum(np.arange(begin, stop), range(self.taps))
-        self._full = new if self._full is None else torch.cat([self._full, new])
+    def _centred(self, centres: np.ndarray) -> np.ndarray:
+        """(n, K) frame read by tap k of the output position centred on each of ``centres``."""
+        return centres[:, None] - self.pad + np.arange(self.taps)
+
+    def _prepare(self, starts: np.ndarray, length: int) -> None:
+        """Partials and interior outputs for consecutive clips starting at ``starts``."""
+        p = self.pad
+        first, last = int(starts.min()), int(starts.max()) + length  # frames first .. last-1
+        self._frames.take(np.array([first, last - 1]))  # IndexError naming the missing frames
+        self._part.ensure(first, last, self._partials)
+        self._full.ensure(first + p, last - p, lambda b, e: self._sum(self._centred(np.arange(b, e)), range(self.taps)))
+
+    def _split(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t, p = rows.shape[1], self.pad
+        regular = is_consecutive(rows) if t >= 2 * p + 1 else np.zeros(rows.shape[0], dtype=bool)
+        return np.flatnonzero(regular), np.flatnonzero(~regular)
+
+    @staticmethod
+    def _rows(rows: np.ndarray | Tensor) -> np.ndarray:
+        rows = np.asarray(torch.as_tensor(rows).cpu(), dtype=np.int64)
+        if rows.ndim != 2 or rows.shape[0] == 0:
+            raise ValueError(f"StemCache: expected (B,T) frame indices, got shape {rows.shape}")
+        return rows
 
     def windows(self, windows: np.ndarray | Tensor) -> Tensor:
         """conv1 outputs ``(B, C, T, H', W')`` (channels-last-3d memory) of clips ``(B, T)``."""
-        rows = np.asarray(torch.as_tensor(windows).cpu(), dtype=np.int64)
-        if rows.ndim != 2 or rows.shape[0] == 0:
-            raise ValueError(f"StemCache.windows: expected (B,T) frame indices, got shape {rows.shape}")
-        assert self._buf is not None
+        rows = self._rows(windows)
         b, t = rows.shape
         p, k = self.pad, self.taps
-        regular = is_consecutive(rows) if t >= 2 * p + 1 else np.zeros(b, dtype=bool)
-        reg = np.flatnonzero(regular)
-        irr = np.flatnonzero(~regular)
-        irregular = None
+        reg, irr = self._split(rows)
+        if reg.size:
+            self._prepare(rows[reg, 0], t)
         if irr.size:
-            clips = _as_clips(self._buf[self._slots(rows[irr])])
-            irregular = self._conv(clips, p).permute(0, 2, 3, 4, 1)  # (m, T, H', W', C)
+            self._frames.take(np.array([rows[irr].min(), rows[irr].max()]))  # IndexError naming missing frames
+            self._part.ensure(int(rows[irr].min()), int(rows[irr].max()) + 1, self._partials)
+        ref = self._part.buf
+        assert ref is not None
+        dtype = ref.dtype
+        out = torch.empty((b, t) + tuple(ref.shape[1:3]) + (self.conv.out_channels,), dtype=dtype, device=ref.device)
+        if irr.size:  # any index pattern: each position sums the taps whose frame lies inside the clip
+            index = torch.as_tensor(irr)
+            for tau in range(t):
+                positions = tau - p + np.arange(k)  # clip position of each tap's frame
+                inside = [kk for kk in range(k) if 0 <= positions[kk] < t]
+                frames = rows[irr][:, np.clip(positions, 0, t - 1)]
+                out[index, tau] = self._sum(frames, inside).to(dtype)
         if reg.size:
             starts = rows[reg, 0]
-            self._slots(np.array([starts.min(), starts.max() + t - 1]))
-            self._ensure_partials(int(starts.min()), int(starts.max()) + t)
-            self._ensure_full(int(starts.min()) + p, int(starts.max()) + t - p)
-        dtype = irregular.dtype if irregular is not None else self._part.dtype  # type: ignore[union-attr]
-        ref = irregular if irregular is not None else self._part
-        assert ref is not None
-        shape = (b, t) + tuple(self._part.shape[1:3] if self._part is not None else ref.shape[2:4]) \
-            + (self.conv.out_channels,)
-        out = torch.empty(shape, dtype=dtype, device=ref.device)
-        if reg.size:
-            assert self._full is not None
             index = slice(None) if reg.size == b else torch.as_tensor(reg)
-            full = self._full
             for i, s in zip(reg.tolist(), starts.tolist()):
-                begin = s + p - self._full_first
-                out[i, p: t - p] = full[begin: begin + t - 2 * p]
+                out[i, p: t - p] = self._full.take(np.arange(s + p, s + t - p))
             for j in range(p):  # edge positions: only the taps inside the clip
-                out[index, j] = self._sum(starts + j, range(p - j, k)).to(dtype)
-                out[index, t - 1 - j] = self._sum(starts + t - 1 - j, range(0, p + j + 1)).to(dtype)
-        if irregular is not None:
-            out[torch.as_tensor(irr)] = irregular.to(dtype)
+                out[index, j] = self._sum(self._centred(starts + j), range(p - j, k)).to(dtype)
+                out[index, t - 1 - j] = self._sum(self._centred(starts + t - 1 - j), range(0, p + j + 1)).to(dtype)
         return out.permute(0, 4, 1, 2, 3)
 
+    def summaries(self, windows: np.ndarray | Tensor, activation) -> tuple[Tensor, Tensor]:
+        """``(pooled, tmax)`` of ``X = activation(conv1(clips))`` for clips ``(B, T)``, without X.
 
-def _drop_before(cache: Tensor | None, first: int, index: int) -> tuple[Tensor | None, int]:
-    """Drop the leading entries of a per-frame cache whose absolute index is ``< index``."""
-    if cache is None or index <= first:
-        return cache, first
-    drop = index - first
-    if drop >= cache.shape[0]:
-        return None, index
-    return cache[drop:], index
+        ``activation`` maps channel-last tensors ``(..., C)`` elementwise (the stem's BN +
+        ReLU, see :func:`stem_activation`). pooled ``(B,C,H',W')`` = mean of X over time;
+        tmax ``(B,C,T',H',W')`` = X max-pooled over time (kernel 3, stride 2, padding 1), what
+        ``Stavis.forward_from_stem_summary`` takes. Interior positions come from per-frame
+        caches (activation once per frame, the 3-frame maxima per batch), only the 2p edge
+        positions per clip are activated per clip.
+        """
+        rows = self._rows(windows)
+        b, t = rows.shape
+        p, k = self.pad, self.taps
+        n_out = (t - 1) // 2 + 1
+        reg, irr = self._split(rows)
+        pooled_parts, tmax_parts, order = [], [], []
+        if irr.size:
+            x = activation(self.windows(rows[irr]).permute(0, 2, 3, 4, 1))  # (m, T, H', W', C)
+            pooled_parts.append(x.float().mean(dim=1).to(x.dtype))
+            tmax_parts.append(_temporal_max(x))
+            order.append(irr)
+        if reg.size:
+            starts = rows[reg, 0]
+            self._prepare(starts, t)
+            if self._activation is not activation or len(self._act) == 0:
+                self._act.reset(self._full.first)
+                self._activation = activation
+            self._act.ensure(self._full.first, self._full.next,
+                             lambda b_, e_: activation(self._full.take(np.arange(b_, e_))))
+            dtype = self._part.buf.dtype  # type: ignore[union-attr]
+            # X at every clip position: cached interior views, activated edges
+            cols: list[Tensor] = []
+            for tau in range(t):
+                if tau < p:
+                    cols.append(activation(self._sum(self._centred(starts + tau), range(p - tau, k))))
+                elif tau >= t - p:
+                    j = t - 1 - tau
+                    cols.append(activation(self._sum(self._centred(starts + tau), range(0, p + j + 1))))
+                else:
+                    cols.append(self._act.take(starts + tau))
+            pooled = cols[0].to(torch.float32, copy=True)
+            for col in cols[1:]:
+                pooled += col
+            pooled_parts.append((pooled / t).to(dtype))
+            tmax = torch.empty((reg.size, n_out) + tuple(cols[0].shape[1:]), dtype=dtype, device=pooled.device)
+            for u in range(n_out):
+                taus = [tau for tau in (2 * u - 1, 2 * u, 2 * u + 1) if 0 <= tau < t]
+                m = torch.maximum(cols[taus[0]], cols[taus[1]]) if len(taus) > 1 else cols[taus[0]]
+                if len(taus) > 2:
+                    m = torch.maximum(m, cols[taus[2]])
+                tmax[:, u] = m
+            tmax_parts.append(tmax)
+            order.append(reg)
+        if len(order) == 1:
+            pooled, tmax = pooled_parts[0], tmax_parts[0]
+        else:
+            index = torch.as_tensor(np.argsort(np.concatenate(order)))
+            pooled = torch.cat([x.to(pooled_parts[-1].dtype) for x in pooled_parts])[index]
+            tmax = torch.cat([x.to(tmax_parts[-1].dtype) for x in tmax_parts])[index]
+        return pooled.permute(0, 3, 1, 2), tmax.permute(0, 4, 1, 2, 3)
+
+
+def _temporal_max(x: Tensor) -> Tensor:
+    """(n, T, H', W', C) -> (n, T', H', W', C): max over time, kernel 3, stride 2, padding 1."""
+    return F.max_pool3d(x.permute(0, 4, 1, 2, 3), kernel_size=(3, 1, 1), stride=(2, 1, 1),
+                        padding=(1, 0, 0)).permute(0, 2, 3, 4, 1)
+
+
+def stem_activation(trunk: nn.Module):
+    """The stem's BN (eval statistics; identity once folded) + ReLU on channel-last tensors (..., C)."""
+    bn = trunk.bn1
+    if isinstance(bn, nn.Identity):
+        return F.relu
+    if not isinstance(bn, nn.modules.batchnorm._BatchNorm) or bn.running_mean is None:
+        raise ValueError("stem_activation: trunk.bn1 must be a BatchNorm with running statistics or Identity")
+    scale = (bn.running_var + bn.eps).rsqrt() * (bn.weight if bn.weight is not None else 1.0)
+    shift = (bn.bias if bn.bias is not None else 0.0) - bn.running_mean * scale
+
+    def activation(x: Tensor) -> Tensor:
+        return F.relu(x * scale.to(x.dtype) + shift.to(x.dtype))
+
+    return activation
 
 
 def stem_flops_per_clip(conv: nn.Conv3d, frame_size: tuple[int, int], clip_length: int) -> tuple[float, float]:

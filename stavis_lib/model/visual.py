@@ -199,9 +199,12 @@ class DSAM(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """x: (B,C,T,h,w) -> (X~ (B,C,T,h,w), S^m up (B,16,fh,fw), A^m up (B,1,fh,fw), M^m (B,1,h,w))."""
-        pooled = temporal_mean(x)  # temporal average pooling
+        s_up, a_up, m = self.attention(temporal_mean(x))  # temporal average pooling
+        x_tilde = (1.0 + m.unsqueeze(2)) * x  # eq. (1), broadcast over channels and time
+        return x_tilde, s_up, a_up, m
+
+    def attention(self, pooled: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """From the time-averaged features (B,C,h,w): (S^m up, A^m up, M^m) of eq. (2)."""
         s = self.saliency_conv(pooled)
         a = self.activation_conv(s)
-        m = spatial_softmax(a)
-        x_tilde = (1.0 + m.unsqueeze(2)) * x  # eq. (1), broadcast over channels and time
-        return x_tilde, self.up_saliency(s), self.up_activation(a), m
+        return self.up_saliency(s), self.up_activation(a), spatial_softmax(a)
