@@ -6,7 +6,6 @@ library versions and the settings, so the numbers can be copied into the README.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import platform
 import resource
@@ -23,6 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as `python benchmarks/x.py` without an installed package
     sys.path.insert(0, str(REPO))
 
+from stavis_lib.inference import cpu_flags, tune_cpu_allocator  # noqa: E402  (after the path set-up)
+
 DEFAULT_CACHE = REPO / ".cache" / "bench"
 
 
@@ -37,17 +38,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def machine_summary(threads: int) -> str:
@@ -80,26 +70,6 @@ def cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def tune_malloc(mmap_threshold: int = 1 << 30, top_pad: int = 256 << 20) -> bool:
-    """Keep large freed blocks in glibc's heap instead of returning them to the OS.
-
-    PyTorch's CPU allocator uses malloc; by default glibc serves blocks over 32 MiB with a
-    fresh ``mmap`` and unmaps them on free, so every batch page-faults its activations in
-    again (the kernel zeroes each page). Raising the mmap threshold and the top pad reuses
-    the memory (measured here: ~20-40 % less time per batch for the full-size model). Process
-    wide; returns False where ``mallopt`` is unavailable (non-glibc).
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-        ok = libc.mallopt(m_mmap_threshold, ctypes.c_int(mmap_threshold))
-        ok &= libc.mallopt(m_top_pad, ctypes.c_int(top_pad))
-        ok &= libc.mallopt(m_trim_threshold, ctypes.c_int(2 * mmap_threshold - 1 if mmap_threshold < (1 << 30) else (1 << 31) - 1))
-        return bool(ok)
-    except (OSError, AttributeError):
-        return False
 
 
 # ------------------------------------------------------------------ matrix-product peak

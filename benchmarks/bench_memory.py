@@ -91,15 +91,13 @@ def worker(args: argparse.Namespace) -> int:
     from stavis_lib.config import build_model
     from stavis_lib.inference import predict_video
 
-    if args.malloc_tuning:
-        C.tune_malloc()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = build_model("L3mul_S3", **model_kwargs(args.model)).eval()
     rss_model = C.peak_rss_mb()
     t0 = time.perf_counter()
     pred = predict_video(args.video, model, batch_size=args.batch, dtype=args.dtype, threads=args.threads,
-                         progress=False, keep_maps=False)
+                         progress=False, keep_maps=False, tune_allocator=not args.no_allocator_tuning)
     seconds = time.perf_counter() - t0
     print(json.dumps({"frames": pred.n_frames, "seconds": seconds, "peak_rss_mb": C.peak_rss_mb(),
                       "rss_after_model_mb": rss_model, "dtype": pred.dtype, "video_size": pred.video_size,
@@ -114,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=16, help="windows per forward pass (default 16)")
     p.add_argument("--dtype", default="auto", help="predict_video dtype (default auto)")
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--malloc-tuning", action="store_true",
-                   help="keep freed blocks in glibc's heap (faster, ~200 MB more peak RSS; default: glibc defaults)")
+    p.add_argument("--no-allocator-tuning", action="store_true",
+                   help="predict_video(tune_allocator=False): glibc malloc at its defaults (slower, less peak RSS)")
     p.add_argument("--cache-dir", type=Path, default=C.DEFAULT_CACHE)
     p.add_argument("--quick", action="store_true", help="prefixes of 0.25, 0.5 and 1 minute")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -138,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         video = prefix(long_video, m)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--video", str(video), "--model", args.model,
                "--batch", str(args.batch), "--dtype", args.dtype, "--threads", str(args.threads)]
-        if args.malloc_tuning:
-            cmd.append("--malloc-tuning")
+        if args.no_allocator_tuning:
+            cmd.append("--no-allocator-tuning")
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         results.append(r)

@@ -107,6 +107,8 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--compile", action="store_true", help="torch.compile the network (pays off on GPUs)")
     parser.add_argument("--no-conv1-reuse", action="store_true",
                         help="convolve conv1 per window instead of sharing its output between overlapping windows")
+    parser.add_argument("--no-allocator-tuning", action="store_true",
+                        help="leave glibc malloc at its defaults (slower on the CPU; see tune_cpu_allocator)")
     parser.add_argument("--map-size", choices=("video", "model"), default="video",
                         help="resolution of the saved maps (default: the video's)")
     parser.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4")
@@ -134,6 +136,7 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
             progress=not args.quiet, overlay_path=None if args.no_overlay else out / "overlay.mp4",
             maps_path=out / "maps.npz", map_size=args.map_size, keep_maps=False, threads=args.threads,
             compile=args.compile, reuse_conv1=not args.no_conv1_reuse,
+            tune_allocator=not args.no_allocator_tuning,
         )
     except MediaError as exc:
         print(f"error: {exc}", file=sys.stderr)
