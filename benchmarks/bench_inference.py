@@ -373,7 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     print(C.markdown_table(["path", "frames/s", "vs (a)", "GFLOP/window", "achieved GFLOP/s",
                             "of peak (fp32 or bf16)", "per-frame CC vs fp32: min / mean"], rows_table))
     print()
-    print("model forward on one batch of windows, by precision policy (CC and diff vs the plain fp32 forward):")
+    print("model forward on one isolated batch of windows, by precision policy (CC and diff vs the plain fp32 "
+          "forward;\n ms/window indicative only: the stem cache starts empty and the full conv1 output is built, "
+          "as forward_with_stem takes it; the frames/s above measure predict_video's own path):")
     print(C.markdown_table(["policy", "ms/window", "CC min", "CC mean", "max |diff|"], policies))
     print()
     for label, _, _, _, cc, diff in runs:
