@@ -90,7 +90,7 @@ def tune_cpu_allocator() -> bool:
     This raises the mmap and trim thresholds (``ALLOCATOR_SETTINGS``, via ``mallopt``), the
     in-process equivalent of ``MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=2147483647``.
     The setting lasts for the life of the process: memory it has freed stays mapped for reuse,
-    which costs some resident memory (~+300 MB for the demo network on a 720p video).
+    which costs some resident memory (~+250 MB for the demo network on a 720p video).
 
     Returns True when applied; False, changing nothing, where the C library is not glibc, or
     where the user already chose through the ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TOP_PAD_`` /
