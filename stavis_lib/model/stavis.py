@@ -23,6 +23,7 @@ from stavis_lib.model.fusion import FusionHead, logit_conv
 from stavis_lib.model.localization import Localization
 from stavis_lib.model.visual import DSAM, ResNet3DTrunk
 
+
 def _triple(value: int | tuple[int, ...]) -> tuple[int, ...]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value, value)
 
