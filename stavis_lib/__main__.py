@@ -22,6 +22,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from stavis_lib.errors import UserError, os_error_message
+
 #: sub-command -> (module, function taking argv, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("stavis_lib.demo", "main", "synthetic data -> visual and audio-visual training -> report (CPU)"),
@@ -33,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-class CheckpointNotFound(RuntimeError):
+class CheckpointNotFound(UserError, RuntimeError):
     """No checkpoint given and none trained by ``demo`` exists."""
 
 
@@ -41,7 +43,8 @@ def _usage() -> str:
     width = max(len(name) for name in COMMANDS)
     lines = ["usage: python -m stavis_lib SUBCOMMAND [options]", "", "sub-commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, _, help_) in COMMANDS.items()]
-    lines += ["", "python -m stavis_lib SUBCOMMAND --help shows the options of one sub-command."]
+    lines += ["", "python -m stavis_lib SUBCOMMAND --help shows the options of one sub-command.",
+              "Bad input is reported in one line (exit status 2); --debug shows the traceback."]
     return "\n".join(lines)
 
 
@@ -164,6 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"stavis {__version__}")
         return 0
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    if not args:
+        print(_usage())
+        return 2
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
         print(f"error: unknown sub-command {name!r}\n\n{_usage()}", file=sys.stderr)
@@ -176,7 +184,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse errors / --help inside a sub-command
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 2)
+    except UserError as exc:
+        if debug:
+            raise
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # A file the user named could not be read or written (read-only folder, full disk, ...).
+        if debug or exc.filename is None:
+            raise
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     return int(status or 0)
+
+
+def _one_line(message: str) -> str:
+    """The message on one line (a ``UserError`` may carry a hint on following lines)."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
 if __name__ == "__main__":

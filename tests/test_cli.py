@@ -119,3 +119,40 @@ def test_demo_verdict_needs_a_gain_that_shuffled_sound_loses():
     assert not _verdict(rows((4.0, 0.5), (5.0, 0.6), (4.8, 0.58)))[0]     # sound barely matters
     assert not _verdict(rows((4.0, 0.5), (3.9, 0.6), (3.0, 0.4)))[0]      # no NSS gain
     assert not _verdict(rows((4.0, 0.5), (5.0, 0.6), (3.0, 0.4))[:2])[0]  # incomplete table
+
+
+
+def _raise_user_error(argv):
+    from stavis_lib.errors import UserError
+
+    raise UserError(f"clip {argv[0]} is not a video\nsecond line of the hint")
+
+
+def test_user_errors_are_one_line_with_status_2_and_debug_shows_the_traceback(monkeypatch, capsys):
+    import stavis_lib.__main__ as cli
+    from stavis_lib.data.media import MediaError
+    from stavis_lib.errors import UserError
+
+    assert issubclass(MediaError, UserError)
+    monkeypatch.setitem(cli.COMMANDS, "boom", (__name__, "_raise_user_error", "test"))
+    status = main(["boom", "x.mp4"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.strip() == "error: clip x.mp4 is not a video second line of the hint"
+    with pytest.raises(UserError):
+        main(["--debug", "boom", "x.mp4"])
+
+
+def test_an_unwritable_output_is_one_line_naming_the_file(monkeypatch, capsys, tmp_path):
+    import stavis_lib.__main__ as cli
+
+    target = tmp_path / "out.txt"
+    monkeypatch.setitem(cli.COMMANDS, "write", (__name__, "_write_into_missing_folder", "test"))
+    status = main(["write", str(target)])
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err
+    assert err.startswith("error: ") and "missing_folder" in err and "No such file" in err
+
+
+def _write_into_missing_folder(argv):
+    Path(argv[0]).with_name("missing_folder").joinpath("x").write_text("x")

@@ -56,6 +56,7 @@ from stavis_lib.data.maps import (
     sigma_from_width_fraction,
     write_gaze_npz,
 )
+from stavis_lib.errors import UserError
 
 __all__ = [
     "DB_NAME",
@@ -82,7 +83,7 @@ _NAME_RE = re.compile(r"^(?P<name>.+_(?P<w>\d+)x(?P<h>\d+))$")
 _FILE_RE = re.compile(r"^(?P<subject>[^.]+)\.asc_\d+_(?P<video>.+_\d+x\d+)\.txt$")
 
 
-class DiemFormatError(ValueError):
+class DiemFormatError(UserError, ValueError):
     """A DIEM gaze file or folder is malformed; the message names the file (and line)."""
 
 

@@ -28,6 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from stavis_lib.errors import UserError
+
 __all__ = [
     "RELEASE_BASE_URL",
     "RELEASE_DATABASES",
@@ -76,7 +78,7 @@ def release_archives(databases: Iterable[str] = RELEASE_DATABASES, frames: bool 
     return out
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A download failed or its checksum does not match; the message names the URL/file."""
 
 

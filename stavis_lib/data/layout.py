@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stavis_lib.errors import UserError
+
 __all__ = [
     "LayoutError",
     "VideoEntry",
@@ -34,7 +36,7 @@ __all__ = [
 FOLD_KINDS = ("train", "test")
 
 
-class LayoutError(RuntimeError):
+class LayoutError(UserError, RuntimeError):
     """Missing or malformed data in a release-layout folder; the message names the file."""
 
 

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stavis_lib.errors import UserError
+
 __all__ = [
     "MediaError",
     "NoAudioWarning",
@@ -57,7 +59,7 @@ SOUNDNET_SCALE = 256.0
 _CHUNK_BYTES = 1 << 20
 
 
-class MediaError(RuntimeError):
+class MediaError(UserError, RuntimeError):
     """A video or audio file could not be read or written; the message names the file."""
 
 

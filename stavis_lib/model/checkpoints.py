@@ -44,6 +44,7 @@ import torch
 from torch import Tensor
 
 from stavis_lib.config import ModelConfig, make_config
+from stavis_lib.errors import UserError
 from stavis_lib.model.audio import SOUNDNET8_CONV_INDICES
 from stavis_lib.model.stavis import Stavis
 
@@ -60,7 +61,7 @@ _LOC_NAMES = {"affine_rgb": "affine_visual", "affine_audio": "affine_audio", "w_
 _TRUNK_RE = re.compile(r"^(conv1|bn1|layer[123])\.")
 
 
-class FetchError(RuntimeError):
+class FetchError(UserError, RuntimeError):
     """The SoundNet weights could not be fetched or verified (names the step and the reason)."""
 
 
