@@ -3,12 +3,13 @@
 =============  ==============================================================  ==================
 sub-command    what it does                                                    implemented in
 =============  ==============================================================  ==================
-demo           the whole pipeline on the synthetic benchmark (CPU, ~20 min)     stavis_lib.demo
+demo           the whole pipeline on the synthetic benchmark (CPU, ~10 min)     stavis_lib.demo
 synth          generate the synthetic audio-visual eye-tracking benchmark      data.synthetic
 import-diem    raw DIEM gaze files -> maps in the release layout               data.diem
 train          one training stage (visual / audio-visual), 1 or N processes    stavis_lib.train
 evaluate       sliding-window evaluation of a checkpoint on a split            stavis_lib.evaluate
 predict        saliency maps + overlay video (with sound) for any video        here
+download       fetch and unpack the official data release (needs internet)     data.download
 =============  ==============================================================  ==================
 
 Multi-GPU training: ``torchrun --nproc_per_node N -m stavis_lib train ...``.
@@ -32,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("stavis_lib.train", "main", "train one stage (visual-only or audio-visual); torchrun for N GPUs"),
     "evaluate": ("stavis_lib.evaluate", "main", "evaluate a checkpoint on a split (CC, NSS, AUC-J, sAUC, SIM)"),
     "predict": ("stavis_lib.__main__", "predict_main", "saliency maps + overlay video (with sound) for a video"),
+    "download": ("stavis_lib.data.download", "main", "download and unpack the official STAViS release (online)"),
 }
 
 

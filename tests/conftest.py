@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: paths to the real material in ../shared and small torch settings."""
+"""Shared pytest fixtures: the shipped test material (``tests/data``, ``assets/media``), material
+that cannot ship (``STAVIS_SHARED``), and small torch settings."""
 from __future__ import annotations
 
 import os
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+TEST_DATA = REPO / "tests" / "data"
 SHARED = Path(os.environ.get("STAVIS_SHARED", REPO.parent / "shared"))
 
 
@@ -25,30 +27,36 @@ _torch_threads()
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
+    """Material that cannot ship with the repository (the paper's text, DIEM gaze under a
+    non-commercial licence); tests that need it skip when it is absent."""
     if not SHARED.is_dir():
-        pytest.skip(f"real test material not found at {SHARED} (set STAVIS_SHARED)")
+        pytest.skip(f"material that is not shipped (paper text, DIEM gaze) not found at {SHARED} (set STAVIS_SHARED)")
     return SHARED
 
 
 @pytest.fixture(scope="session")
-def media_dir(shared_dir: Path) -> Path:
-    path = shared_dir / "media"
-    if not path.is_dir():
-        pytest.skip(f"real clips not found at {path}")
-    return path
+def media_dir() -> Path:
+    """The real clips with sound shipped in ``assets/media`` (licences in ``assets/LICENSES.md``)."""
+    return REPO / "assets" / "media"
 
 
 @pytest.fixture(scope="session")
-def data_dir(shared_dir: Path) -> Path:
-    path = shared_dir / "data"
-    if not path.is_dir():
-        pytest.skip(f"real data not found at {path}")
-    return path
+def data_dir() -> Path:
+    """``tests/data``: the official fold lists (``fold_lists/``) and checkpoint manifests
+    (``reference/``), shipped with the tests (``tests/data/LICENSES.md``)."""
+    return TEST_DATA
 
 
 @pytest.fixture(scope="session")
-def reference_dir(shared_dir: Path) -> Path:
-    path = shared_dir / "reference"
+def reference_dir() -> Path:
+    """JSON manifests of the official checkpoints: key names, shapes, dtypes, optimiser groups."""
+    return TEST_DATA / "reference"
+
+
+@pytest.fixture(scope="session")
+def diem_gaze_root(shared_dir: Path) -> Path:
+    """Raw DIEM gaze files (CC BY-NC-SA: not shipped with the repository)."""
+    path = shared_dir / "data" / "diem_gaze"
     if not path.is_dir():
-        pytest.skip(f"reference manifests not found at {path}")
+        pytest.skip(f"DIEM gaze files (not shipped: non-commercial licence) not found at {path}")
     return path

@@ -156,3 +156,12 @@ def test_an_unwritable_output_is_one_line_naming_the_file(monkeypatch, capsys, t
 
 def _write_into_missing_folder(argv):
     Path(argv[0]).with_name("missing_folder").joinpath("x").write_text("x")
+
+
+def test_every_advertised_sub_command_dispatches(capsys):
+    import stavis_lib.__main__ as cli
+
+    assert "download" in cli.COMMANDS
+    for name in cli.COMMANDS:
+        assert main([name, "--help"]) == 0, name
+        assert "usage: python -m stavis_lib " + name in capsys.readouterr().out

@@ -24,8 +24,8 @@ VIDEO = "arctic_bears_1066x710"
 
 
 @pytest.fixture(scope="module")
-def gaze_dir(data_dir: Path) -> Path:
-    path = data_dir / "diem_gaze" / VIDEO
+def gaze_dir(diem_gaze_root: Path) -> Path:
+    path = diem_gaze_root / VIDEO
     if not path.is_dir():
         pytest.skip(f"DIEM gaze files not found at {path}")
     return path

@@ -178,8 +178,12 @@ def test_whole_network_with_the_cached_stem_equals_the_plain_forward():
     for name in ("saliency", "visual", "localization"):
         a, b = getattr(got, name), getattr(want, name)
         assert float((a - b).abs().max()) <= 1e-5 * max(1.0, float(b.abs().max())), name
-    for a, b in zip(got.side + got.attention, want.side + want.attention):
+    for a, b in zip(got.side, want.side):
         assert float((a - b).abs().max()) <= 1e-5 * max(1.0, float(b.abs().max()))
+    # M = softmax(A) saturates here (A up to ~10^2), so rounding of A in the last bits moves
+    # M by ~1e-5 on AVX2 kernels; a wrong stem summary moves it by O(0.1).
+    for a, b in zip(got.attention, want.attention):
+        assert float((a - b).abs().max()) <= 1e-4
     assert float(want.saliency.std()) > 0  # the comparison is not between constants
 
 
@@ -298,8 +302,12 @@ def test_network_from_stem_summaries_equals_the_plain_forward(fold):
         a, b = getattr(got, name), getattr(want, name)
         assert float(b.std()) > 0
         assert float((a - b).abs().max()) <= 1e-5 * max(1.0, float(b.abs().max())), name
-    for a, b in zip(got.side + got.attention, want.side + want.attention):
+    for a, b in zip(got.side, want.side):
         assert float((a - b).abs().max()) <= 1e-5 * max(1.0, float(b.abs().max()))
+    # M = softmax(A) saturates here (A up to ~10^2), so rounding of A in the last bits moves
+    # M by ~1e-5 on AVX2 kernels; a wrong stem summary moves it by O(0.1).
+    for a, b in zip(got.attention, want.attention):
+        assert float((a - b).abs().max()) <= 1e-4
 
 
 def test_stem_summaries_need_the_official_maxpool():

@@ -82,7 +82,7 @@ class DownloadError(UserError, RuntimeError):
     """A download failed or its checksum does not match; the message names the URL/file."""
 
 
-class UnsafeArchiveError(RuntimeError):
+class UnsafeArchiveError(UserError, RuntimeError):
     """An archive member would be written outside the target folder (or is a device/odd file)."""
 
 
@@ -265,11 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     archives = release_archives(args.databases, not args.no_frames, not args.no_audio, not args.no_annotations,
                                 True, not args.no_pretrained)
-    try:
-        fetch_release(args.root, archives, keep_archives=args.keep_archives)
-    except (DownloadError, UnsafeArchiveError) as exc:
-        print(f"error: {exc}")
-        return 1
+    fetch_release(args.root, archives, keep_archives=args.keep_archives)  # errors: one line, status 2
     print(f"release unpacked into {args.root}")
     return 0
 
