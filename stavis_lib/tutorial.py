@@ -267,6 +267,15 @@ class Tutorial:
             values["init_checkpoint"] = str(init)
         return replace(preset(self.sizes.train_preset, recipe or stage, **values), stage=stage)
 
+    def _run_init(self, name: str) -> str | None:
+        """The ``init_checkpoint`` recorded in ``runs/<name>/train_config.json`` (None if absent)."""
+        import json
+
+        path = self.runs / name / "train_config.json"
+        if not path.is_file():
+            return None
+        return json.loads(path.read_text()).get("train_config", {}).get("init_checkpoint")
+
     def _mark_done(self, name: str, result: Any) -> None:
         (self.runs / name / "train_done.json").write_text(
             '{"steps": %d, "seconds": %.1f}\n' % (len(result.steps), result.seconds))
@@ -502,8 +511,11 @@ class Tutorial:
         name = f"ablation_{variant}"
         ckpt = self.checkpoint(name)
         if ckpt.is_file() and (self.runs / name / "train_done.json").is_file() and not retrain:
-            print(f"loaded {ckpt} (delete it, or pass retrain=True, to train again)")
-            return load_checkpoint(ckpt)[0].eval()
+            if self._run_init(name) == str(init):
+                print(f"loaded {ckpt} (delete it, or pass retrain=True, to train again)")
+                return load_checkpoint(ckpt)[0].eval()
+            print(f"{ckpt} did not start from {init}: training it again")
+            retrain = True
         stage = "visual" if variant == "visual" else "audiovisual"
         cfg = self.train_config(stage, init=init, retrain=retrain, recipe="audiovisual", **self.sizes.ablation_train)
         result = train(self.build(variant), self.data_config(), cfg, out_dir=self.runs / name,

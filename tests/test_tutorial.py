@@ -113,3 +113,24 @@ def test_ablation_rows_share_init_and_budget(smoke_tutorial):
     # and the whole config differs only in the stage (and the model)
     diff = {k for k in av["train_config"] if av["train_config"][k] != vis["train_config"][k]}
     assert diff == {"stage"}
+
+
+def test_a_finished_row_from_other_weights_is_trained_again(smoke_tutorial, monkeypatch):
+    tut, _, _ = smoke_tutorial
+    run = tut.runs / "ablation_visual"
+    saved = json.loads((run / "train_config.json").read_text())
+    assert tut._run_init("ablation_visual") == str(tut.checkpoint("visual"))
+    saved["train_config"]["init_checkpoint"] = None            # as a row trained from scratch
+    (run / "train_config.json").write_text(json.dumps(saved))
+    import stavis_lib.train as train_module
+
+    trained = []
+
+    def record_and_stop(model, data_config, cfg, out_dir, **kw):
+        trained.append(cfg)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(train_module, "train", record_and_stop)
+    with pytest.raises(RuntimeError, match="stop"):
+        tut.ablation(["visual"])
+    assert trained and trained[0].init_checkpoint == str(tut.checkpoint("visual")) and trained[0].resume is False
