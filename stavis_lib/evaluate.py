@@ -1,13 +1,15 @@
 """Evaluation over dataset splits: metric tables like the paper's, baselines, and the audio test.
 
 STAViS (CVPR 2020, §4.2, Tables 1-4) scores every test frame of every video of each split with
-CC, NSS, AUC-J, sAUC and SIM (MIT benchmark conventions, :mod:`stavis_lib.metrics`), averages
-per video, then over the videos of a dataset, then over the three splits. This module does the
+CC, NSS, AUC-J, sAUC and SIM (MIT benchmark conventions, :mod:`stavis_lib.metrics`) and
+averages per video. The official MATLAB scripts then average a dataset's video means in one of
+two ways (:func:`averaging_rule`): DIEM takes the mean of its split means, every other dataset
+pools the test videos of its three splits (one mean over all of them). This module does the
 same for the release layout (any dataset, including the synthetic benchmark) and writes:
 
 * ``frames.csv`` (one row per method, video and frame), ``videos.csv``, ``splits.csv``
-  (per dataset and split), ``datasets.csv`` (per dataset, mean over splits, plus an ``ALL`` row
-  that averages the datasets) and ``tables.md`` with the same tables in markdown;
+  (per dataset and split), ``datasets.csv`` (per dataset, averaged by the chosen rule, plus an
+  ``ALL`` row that averages the datasets) and ``tables.md`` with the same tables in markdown;
 * ``plots/<db>/<video>_split<k>.png``: NSS over time per video, one line per method;
 * optionally the model's predictions: ``<pred_dir>/<db>/<video>/pred_sal_%06d.jpg`` and
   ``<pred_dir>/<db>/<video>.npz`` (uint8 maps).
@@ -41,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,11 +55,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from stavis_lib import metrics as M
+from stavis_lib.errors import UserError
 
 __all__ = [
     "EvaluationResult", "VideoTruth", "evaluate_split", "audio_dependence", "predict_maps",
     "centre_bias_map", "mean_gt_map", "human_loo_scores", "other_audio_assignment",
-    "summarize", "markdown_table", "write_tables", "plot_nss_over_time", "save_predictions", "main",
+    "summarize", "averaging_rule", "markdown_table", "write_tables", "plot_nss_over_time", "save_predictions", "main",
 ]
 
 #: Row names of the reference lines in the ``method`` column.
@@ -69,6 +71,10 @@ HUMAN = "human (LOO)"
 AUDIO_MODES = {"true": "", "silence": " [silence]", "other": " [other audio]"}
 #: Table key columns.
 KEYS = ["method", "dataset", "split", "video"]
+#: How the per-video scores of a dataset are averaged over its splits (:func:`averaging_rule`).
+AVERAGING = ("official", "pooled", "split_means")
+#: Datasets whose official evaluation script averages split means (all others pool their videos).
+SPLIT_MEAN_DATASETS = frozenset({"DIEM"})
 
 
 # =========================================================================== ground truth
@@ -420,9 +426,10 @@ class EvaluationResult:
 
     ``frames``: one row per method, dataset, split, video and frame (1-based) with the
     :data:`metrics.METRICS` columns; ``videos``: means over frames; ``splits``: means over the
-    videos of a dataset and split; ``datasets``: means over splits, plus ``ALL`` (mean over
-    datasets). Every aggregate skips NaN entries and counts them (``n_frames``/``n_nan_frames``,
-    ``n_videos``).
+    videos of a dataset and split; ``datasets``: per dataset, the video means averaged by the
+    ``averaging`` rule (column ``averaging``: "pooled" or "split_means", see
+    :func:`averaging_rule`), plus ``ALL`` (mean over datasets). Every aggregate skips NaN entries
+    and counts them (``n_frames``/``n_nan_frames``, ``n_videos``).
     """
 
     frames: pd.DataFrame
@@ -431,6 +438,7 @@ class EvaluationResult:
     datasets: pd.DataFrame
     out_dir: Path | None = None
     files: list[Path] = field(default_factory=list)
+    averaging: str = "official"
 
 
 def _as_splits(split: int | Sequence[int | None] | None) -> list[int | None]:
@@ -578,13 +586,46 @@ def _metric_cols(df: pd.DataFrame) -> list[str]:
     return [m for m in M.METRICS if m in df.columns]
 
 
-def summarize(frames: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Per-frame table -> (videos, splits, datasets) as the paper averages.
+def averaging_rule(dataset: str, averaging: str = "official") -> str:
+    """The rule that averages the per-video scores of ``dataset``: "pooled" or "split_means".
+
+    ``averaging="official"`` follows the official MATLAB scripts: DIEM (:data:`SPLIT_MEAN_DATASETS`)
+    takes the mean of its split means, every other dataset pools its test videos over the splits.
+    "pooled" and "split_means" apply that rule to every dataset.
+    """
+    if averaging not in AVERAGING:
+        raise UserError(f"averaging={averaging!r}: expected one of {', '.join(AVERAGING)}")
+    if averaging != "official":
+        return averaging
+    return "split_means" if dataset in SPLIT_MEAN_DATASETS else "pooled"
+
+
+def _dataset_means(videos: pd.DataFrame, splits: pd.DataFrame, mcols: list[str], averaging: str) -> pd.DataFrame:
+    """One row per method and dataset: the per-video means averaged by :func:`averaging_rule`."""
+    rows = []
+    for (method, db), vd in videos.groupby(["method", "dataset"], sort=False):
+        rule = averaging_rule(str(db), averaging)
+        if rule == "pooled":      # every (split, video) row once: a video tested in k splits counts k times
+            means = vd[mcols].mean()
+        else:
+            sd = splits[(splits["method"] == method) & (splits["dataset"] == db)]
+            means = sd[mcols].mean()
+        rows.append({"method": method, "dataset": db, "averaging": rule, "n_splits": vd["split"].nunique(),
+                     "n_videos": len(vd), **means.to_dict()})
+    return pd.DataFrame(rows, columns=["method", "dataset", "averaging", "n_splits", "n_videos", *mcols])
+
+
+def summarize(frames: pd.DataFrame, averaging: str = "official") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Per-frame table -> (videos, splits, datasets).
 
     Videos: mean over frames (NaN frames skipped; ``n_frames`` and ``n_nan_frames``, the frames
-    without fixations, counted). Splits: mean over videos. Datasets: mean over splits, plus a
-    dataset ``ALL`` per method averaging the datasets.
+    without fixations or with a non-finite map, counted). Splits: mean over the videos of a split.
+    Datasets (:func:`averaging_rule`): "pooled" = mean over every (split, video) row of the
+    dataset, so a video in the test lists of k splits counts k times; "split_means" = mean of the
+    split means; "official" = split means for DIEM, pooled for the others. ``ALL`` per method
+    averages the datasets. Every mean skips NaN entries.
     """
+    averaging_rule("", averaging)            # reject an unknown rule before any work
     mcols = _metric_cols(frames)
     g = frames.groupby(KEYS, sort=False)
     videos = g[mcols].mean()                                    # pandas skips NaN
@@ -595,12 +636,12 @@ def summarize(frames: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
     splits = gs[mcols].mean()
     splits.insert(0, "n_videos", gs.size())
     splits = splits.reset_index()
-    gd = splits.groupby(["method", "dataset"], sort=False)
-    datasets = gd[mcols].mean()
-    datasets.insert(0, "n_splits", gd.size())
-    datasets = datasets.reset_index()
-    overall = datasets.groupby("method", sort=False)[mcols].mean()
-    overall.insert(0, "n_splits", datasets.groupby("method", sort=False)["n_splits"].sum())
+    datasets = _dataset_means(videos, splits, mcols, averaging)
+    gm = datasets.groupby("method", sort=False)
+    overall = gm[mcols].mean()
+    overall.insert(0, "n_videos", gm["n_videos"].sum())
+    overall.insert(0, "n_splits", gm["n_splits"].sum())
+    overall.insert(0, "averaging", "mean of datasets")
     overall = overall.reset_index()
     overall.insert(1, "dataset", "ALL")
     return videos, splits, pd.concat([datasets, overall], ignore_index=True)
@@ -628,9 +669,11 @@ def write_tables(result: EvaluationResult, out_dir: str | Path, title: str = "Ev
         p = out / f"{key}.csv"
         getattr(result, key).to_csv(p, index=False)
         paths.append(p)
-    md = [f"# {title}\n", "Metrics: MIT saliency benchmark conventions (stavis_lib.metrics); averages per video, "
-          "then over videos, then over splits; NaN frames (no fixation) skipped and counted.\n",
-          "## Per dataset (mean over splits; ALL = mean over datasets)\n", markdown_table(result.datasets),
+    md = [f"# {title}\n", "Metrics: MIT saliency benchmark conventions (stavis_lib.metrics); means per video, "
+          f"then per dataset by the {result.averaging!r} rule (column 'averaging': 'pooled' = mean over the test "
+          "videos of all splits, 'split_means' = mean of the split means); NaN frames (no fixation, non-finite "
+          "map) skipped and counted.\n",
+          "## Per dataset (ALL = mean over datasets)\n", markdown_table(result.datasets),
           "\n## Per dataset and split\n", markdown_table(result.splits),
           "\n## Per video\n", markdown_table(result.videos)]
     p = out / "tables.md"
@@ -711,7 +754,7 @@ def evaluate_split(root: str | Path, datasets: str | Sequence[str] = "Synthetic"
                    max_frames: int | None = None, batch_size: int = 8, device: str | None = None,
                    dtype: str = "float32", seed: int = 0, centre_sigma: float = 0.25,
                    human_sigma: float | None = None, mean_gt_stride: int = 5, progress: bool = True,
-                   ) -> EvaluationResult:
+                   averaging: str = "official") -> EvaluationResult:
     """Score a model (and the reference lines) on the test videos of one or more splits.
 
     Args:
@@ -736,10 +779,14 @@ def evaluate_split(root: str | Path, datasets: str | Sequence[str] = "Synthetic"
         seed: AUC-J jitter and MIT sAUC draws. centre_sigma: centre Gaussian std (fraction).
         human_sigma: human-baseline Gaussian (px; default: the dataset's). mean_gt_stride:
             every n-th training frame enters the mean GT map.
+        averaging: how the ``datasets`` table averages the splits (:func:`averaging_rule`):
+            "official" (DIEM: mean of split means; other datasets: pooled over the test videos
+            of all splits), "pooled" or "split_means".
 
     Returns:
         :class:`EvaluationResult` with the frames, videos, splits and datasets DataFrames.
     """
+    averaging_rule("", averaging)
     opts = _Options(postprocess=postprocess, sauc=sauc, seed=seed, centre_sigma=centre_sigma,
                     human_sigma=human_sigma, device=_metric_device(device))
     out = Path(out_dir) if out_dir is not None else None
@@ -751,8 +798,8 @@ def evaluate_split(root: str | Path, datasets: str | Sequence[str] = "Synthetic"
                     dict(batch_size=batch_size, device=device, dtype=dtype), mean_gt_stride,
                     Path(pred_dir) if pred_dir else None, save_jpg, save_npz, progress)
     frames = _run(root, datasets, split, model, spec)
-    videos, splits, dsets = summarize(frames)
-    result = EvaluationResult(frames, videos, splits, dsets, out)
+    videos, splits, dsets = summarize(frames, averaging)
+    result = EvaluationResult(frames, videos, splits, dsets, out, averaging=averaging)
     if out is not None:
         result.files += write_tables(result, out)
         if plots:
@@ -765,24 +812,25 @@ def audio_dependence(root: str | Path, datasets: str | Sequence[str] = "Syntheti
                      name: str = "model", out_dir: str | Path | None = None, postprocess: bool = True,
                      sauc: str | None = "exact", max_videos: int | None = None, max_frames: int | None = None,
                      batch_size: int = 8, device: str | None = None, dtype: str = "float32", seed: int = 0,
-                     progress: bool = True) -> pd.DataFrame:
+                     progress: bool = True, averaging: str = "official") -> pd.DataFrame:
     """Does the model use the sound? Scores with (a) the true soundtrack, (b) silence, (c) the
     soundtrack of another video of the split (:func:`other_audio_assignment`).
 
     Returns a DataFrame with one row per dataset (and ``ALL``) and condition — "true",
-    "silence", "other", "silence - true", "other - true" — and the metric columns (means over
-    videos, then splits). A model that ignores the sound has deltas of ~0. Writes
+    "silence", "other", "silence - true", "other - true" — and the metric columns (per-video
+    means averaged over the splits by ``averaging``, :func:`averaging_rule`). A model that ignores the sound has deltas of ~0. Writes
     ``audio_dependence.csv`` / ``.md`` (and the per-frame scores) to ``out_dir`` when given.
     """
     if model is None:
         raise ValueError("audio_dependence needs an audio-visual model")
+    averaging_rule("", averaging)
     opts = _Options(postprocess=postprocess, sauc=sauc, seed=seed, device=_metric_device(device))
     spec = _RunSpec(name, list(AUDIO_MODES), False, False, opts, max_videos, max_frames,
                     dict(batch_size=batch_size, device=device, dtype=dtype), progress=progress)
     frames = _run(root, datasets, split, model, spec)
     if frames["method"].nunique() < len(AUDIO_MODES):
         raise ValueError(f"model {name!r} does not use audio (config.uses_audio is False): nothing to compare")
-    _, _, dsets = summarize(frames)
+    _, _, dsets = summarize(frames, averaging)
     mcols = _metric_cols(dsets)
     table = []
     for db, d in dsets.groupby("dataset", sort=False):
@@ -805,31 +853,62 @@ def audio_dependence(root: str | Path, datasets: str | Sequence[str] = "Syntheti
 
 
 # =========================================================================== command line
-def _load_model(path_template: str | None):
+def _load_model(path_template: str | None, splits: Sequence[int | None]):
+    """``split -> network`` from a checkpoint path (``{split}`` replaced), every file checked now."""
     if path_template is None:
         return None
     from stavis_lib.model.checkpoints import load_checkpoint
 
-    cache: dict[str, torch.nn.Module] = {}
+    paths: dict[int | None, Path] = {}
+    for k in splits:
+        try:
+            paths[k] = Path(path_template.format(split=k if k is not None else ""))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise UserError(f"--checkpoint {path_template!r}: only '{{split}}' may appear in braces ({exc})") from None
+        if not paths[k].is_file():
+            raise UserError(f"--checkpoint {paths[k]}: checkpoint file not found")
+    cache: dict[Path, torch.nn.Module] = {}
 
     def get(split: int | None) -> torch.nn.Module:
-        path = path_template.format(split=split if split is not None else "")
+        path = paths[split]
         if path not in cache:
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"{path}: checkpoint not found")
-            cache[path] = load_checkpoint(path, map_location="cpu")[0].eval()
+            try:
+                cache[path] = load_checkpoint(path, map_location="cpu")[0].eval()
+            except ValueError as exc:        # unreadable file, not a stavis checkpoint, weights that do not fit
+                raise UserError(f"--checkpoint: {exc}") from exc
         return cache[path]
 
     return get
 
 
 def _parse_split(text: str) -> int | None:
+    """1, 2, 3 -> the split; none/std/standard/0 -> None (the dataset's single standard split)."""
     if text.lower() in ("none", "std", "standard", "0"):
         return None
-    try:
+    if text.isdigit() and int(text) in (1, 2, 3):
         return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"split must be 1, 2, 3 or 'std', got {text!r}") from None
+    raise UserError(f"--splits: a split is 1, 2, 3 or 'std', got {text!r}")
+
+
+def check_inputs(root: str | Path, datasets: Sequence[str], splits: Sequence[int | None]) -> None:
+    """Raise :class:`UserError` naming the option for a missing root, or a dataset or split
+    without a test fold list (checked before any work starts)."""
+    from stavis_lib.data.layout import ReleaseLayout
+
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"ROOT {root}: folder not found (expected a release layout with fold_lists/)")
+    layout = ReleaseLayout(root)
+    lists = sorted((root / "fold_lists").glob("*_list_test*_fps.txt"))
+    known = sorted({f.name.split("_list_test")[0] for f in lists})
+    for db in datasets:
+        if db not in known:
+            raise UserError(f"--datasets {db}: no test fold list {root / 'fold_lists'}/{db}_list_test_*_fps.txt "
+                            f"(datasets with one: {', '.join(known) or 'none'})")
+        for k in splits:
+            if not layout.resolve_fold_list(db, "test", k).is_file():
+                raise UserError(f"--splits {k if k is not None else 'std'}: {layout.fold_list_path(db, 'test', k)} "
+                                f"not found (no such split of {db})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -839,8 +918,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "videos of dataset splits in the release layout; write CSV/markdown tables and NSS plots.")
     p.add_argument("root", help="release layout root (video_frames/, video_audio/, annotations/, fold_lists/)")
     p.add_argument("--datasets", nargs="+", default=["Synthetic"], help="dataset names (default: Synthetic)")
-    p.add_argument("--splits", nargs="+", type=_parse_split, default=[1, 2, 3],
+    p.add_argument("--splits", nargs="+", default=["1", "2", "3"],
                    help="splits to score: 1 2 3, or 'std' for a single standard split (default: 1 2 3)")
+    p.add_argument("--averaging", choices=list(AVERAGING), default="official",
+                   help="how a dataset's video means are averaged over the splits: official (DIEM: mean of split "
+                        "means; other datasets: pooled over the test videos of all splits), pooled or split_means")
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint path; '{split}' in it is replaced by the split number (one model per split). "
                         "Without it only the reference lines are scored.")
@@ -869,29 +951,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m stavis_lib evaluate ROOT [--checkpoint CKPT] ...``; returns an exit status."""
+    """``python -m stavis_lib evaluate ROOT [--checkpoint CKPT] ...``; returns an exit status.
+
+    Configuration errors (root, datasets, splits, checkpoint, counts) raise :class:`UserError`
+    naming the option, before any work; the dispatcher prints them on one line (exit status 2).
+    """
     args = build_parser().parse_args(argv)
-    try:
-        model = _load_model(args.checkpoint)
-        name = args.name
-        if name is None:
-            name = model(args.splits[0]).config.variant if model is not None else "model"
-        kw = dict(max_videos=args.max_videos, max_frames=args.max_frames, batch_size=args.batch_size,
-                  device=args.device, dtype=args.dtype, seed=args.seed, progress=not args.quiet,
-                  sauc=None if args.sauc == "none" else args.sauc, postprocess=not args.no_postprocess)
-        result = evaluate_split(args.root, args.datasets, args.splits, model, name=name, audio=args.audio,
-                                baselines=not args.no_baselines, human=not args.no_human, out_dir=args.out,
-                                plots=not args.no_plots, save_jpg=args.save_jpg, save_npz=args.save_npz,
-                                pred_dir=args.pred_dir, **kw)
-        print(markdown_table(result.datasets))
-        print(f"tables and plots written to {args.out}")
-        if args.audio_test:
-            if model is None or not model(args.splits[0]).config.uses_audio:
-                print("--audio-test needs an audio-visual checkpoint; skipped", file=sys.stderr)
-                return 2
-            table = audio_dependence(args.root, args.datasets, args.splits, model, name=name, out_dir=args.out, **kw)
-            print(markdown_table(table))
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:   # RuntimeError: LayoutError, MediaError
-        print(f"evaluate: error: {exc}", file=sys.stderr)
-        return 1
+    splits = list(dict.fromkeys(_parse_split(t) for t in args.splits))
+    for opt in ("max_videos", "max_frames", "batch_size"):
+        if getattr(args, opt) is not None and getattr(args, opt) < 1:
+            raise UserError(f"--{opt.replace('_', '-')} must be at least 1, got {getattr(args, opt)}")
+    check_inputs(args.root, args.datasets, splits)
+    model = _load_model(args.checkpoint, splits)
+    if args.audio_test and (model is None or not model(splits[0]).config.uses_audio):
+        raise UserError("--audio-test needs --checkpoint with an audio-visual model")
+    name = args.name
+    if name is None:
+        name = model(splits[0]).config.variant if model is not None else "model"
+    kw = dict(max_videos=args.max_videos, max_frames=args.max_frames, batch_size=args.batch_size,
+              device=args.device, dtype=args.dtype, seed=args.seed, progress=not args.quiet,
+              sauc=None if args.sauc == "none" else args.sauc, postprocess=not args.no_postprocess,
+              averaging=args.averaging)
+    result = evaluate_split(args.root, args.datasets, splits, model, name=name, audio=args.audio,
+                            baselines=not args.no_baselines, human=not args.no_human, out_dir=args.out,
+                            plots=not args.no_plots, save_jpg=args.save_jpg, save_npz=args.save_npz,
+                            pred_dir=args.pred_dir, **kw)
+    print(markdown_table(result.datasets))
+    print(f"tables and plots written to {args.out}")
+    if args.audio_test:
+        table = audio_dependence(args.root, args.datasets, splits, model, name=name, out_dir=args.out, **kw)
+        print(markdown_table(table))
     return 0

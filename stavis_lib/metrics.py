@@ -30,9 +30,12 @@ KLD              KL(GT || pred) = sum Q log(eps + Q / (P + eps)), maps divided b
 post-processing  (optional, :func:`postprocess_prediction`) min-max, Gaussian sigma 2 on a
                  13x13 kernel with symmetric padding, bicubic resize to the GT size.
 no fixation      NSS / AUC-J / sAUC are NaN; an all-zero dense GT gives NaN CC/SIM/KLD.
+non-finite       a NaN or inf anywhere in a frame's prediction, dense map, fixation map or
+                 sAUC negatives makes every metric of that frame NaN (numpy and torch).
 ===============  =====================================================================
 
-Aggregators (:func:`nan_aggregate`) skip NaN frames explicitly and report how many they skipped.
+Aggregators (:func:`nan_aggregate`) skip NaN frames (no fixation, non-finite maps) explicitly and
+report how many they skipped.
 The module knows nothing of training, evaluation or inference (imports point one way).
 """
 from __future__ import annotations
@@ -115,11 +118,18 @@ def _unbatch_torch(values: torch.Tensor, single: bool) -> torch.Tensor:
 
 
 def _check_nonnegative(x, name: str) -> None:
-    if bool((x < 0).any()):
+    """Negative finite values are an error (logits passed by mistake); non-finite ones score NaN."""
+    if bool(((x < 0) & (x > -np.inf)).any()):
         raise ValueError(f"{name} has negative values; pass a saliency map (e.g. sigmoid of the logits), not logits")
 
 
 # --------------------------------------------------------------------------- per-frame NumPy
+def _per_frame(fn, *batches: np.ndarray) -> np.ndarray:
+    """``fn`` on every frame of the (B,H,W) batches; NaN for a frame where any map has a NaN or inf."""
+    return np.array([fn(*maps) if all(np.isfinite(m).all() for m in maps) else float("nan")
+                     for maps in zip(*batches)], dtype=np.float64)
+
+
 def _minmax(x: np.ndarray) -> np.ndarray | None:
     lo, hi = x.min(), x.max()
     if hi == lo:
@@ -238,11 +248,11 @@ def cc(pred: ArrayLike, dense: ArrayLike):
         p, single = _as_batch_torch(pred, "pred")
         g, _ = _as_batch_torch(dense, "dense", p.device)
         _check_same(p.shape, g.shape, "pred", "dense")
-        return _unbatch_torch(_cc_torch(p.flatten(1), g.flatten(1)), single)
+        return _unbatch_torch(_finite_rows(_cc_torch, p.flatten(1), g.flatten(1)), single)
     p, single = _as_batch_np(pred, "pred")
     g, _ = _as_batch_np(dense, "dense")
     _check_same(p.shape, g.shape, "pred", "dense")
-    return _unbatch_np(np.array([_cc_frame(a, b) for a, b in zip(p, g)]), single)
+    return _unbatch_np(_per_frame(_cc_frame, p, g), single)
 
 
 def nss(pred: ArrayLike, fix: ArrayLike):
@@ -255,11 +265,11 @@ def nss(pred: ArrayLike, fix: ArrayLike):
         p, single = _as_batch_torch(pred, "pred")
         f, _ = _as_batch_torch(fix, "fix", p.device)
         _check_same(p.shape, f.shape, "pred", "fix")
-        return _unbatch_torch(_nss_torch(p.flatten(1), f.flatten(1) > 0), single)
+        return _unbatch_torch(_finite_rows(lambda a, b: _nss_torch(a, b > 0), p.flatten(1), f.flatten(1)), single)
     p, single = _as_batch_np(pred, "pred")
     f, _ = _as_batch_np(fix, "fix")
     _check_same(p.shape, f.shape, "pred", "fix")
-    return _unbatch_np(np.array([_nss_frame(a, b) for a, b in zip(p, f)]), single)
+    return _unbatch_np(_per_frame(_nss_frame, p, f), single)
 
 
 def sim(pred: ArrayLike, dense: ArrayLike):
@@ -272,11 +282,11 @@ def sim(pred: ArrayLike, dense: ArrayLike):
         p, single = _as_batch_torch(pred, "pred")
         g, _ = _as_batch_torch(dense, "dense", p.device)
         _check_same(p.shape, g.shape, "pred", "dense")
-        return _unbatch_torch(_sim_torch(p.flatten(1), g.flatten(1)), single)
+        return _unbatch_torch(_finite_rows(_sim_torch, p.flatten(1), g.flatten(1)), single)
     p, single = _as_batch_np(pred, "pred")
     g, _ = _as_batch_np(dense, "dense")
     _check_same(p.shape, g.shape, "pred", "dense")
-    return _unbatch_np(np.array([_sim_frame(a, b) for a, b in zip(p, g)]), single)
+    return _unbatch_np(_per_frame(_sim_frame, p, g), single)
 
 
 def kld(pred: ArrayLike, dense: ArrayLike, eps: float = KLD_EPS):
@@ -290,12 +300,12 @@ def kld(pred: ArrayLike, dense: ArrayLike, eps: float = KLD_EPS):
         g, _ = _as_batch_torch(dense, "dense", p.device)
         _check_same(p.shape, g.shape, "pred", "dense")
         _check_nonnegative(p, "pred")
-        return _unbatch_torch(_kld_torch(p.flatten(1), g.flatten(1), eps), single)
+        return _unbatch_torch(_finite_rows(lambda a, b: _kld_torch(a, b, eps), p.flatten(1), g.flatten(1)), single)
     p, single = _as_batch_np(pred, "pred")
     g, _ = _as_batch_np(dense, "dense")
     _check_same(p.shape, g.shape, "pred", "dense")
     _check_nonnegative(p, "pred")
-    return _unbatch_np(np.array([_kld_frame(a, b, eps) for a, b in zip(p, g)]), single)
+    return _unbatch_np(_per_frame(lambda a, b: _kld_frame(a, b, eps), p, g), single)
 
 
 def auc_judd(pred: ArrayLike, fix: ArrayLike, jitter: bool = True, seed: int | np.random.Generator | None = 0):
@@ -320,12 +330,12 @@ def auc_judd(pred: ArrayLike, fix: ArrayLike, jitter: bool = True, seed: int | n
         if jitter:
             gen = torch.Generator(device=p.device)
             gen.manual_seed(int(seed) if isinstance(seed, (int, np.integer)) else 0)
-        return _unbatch_torch(_auc_judd_torch(p.flatten(1), f.flatten(1) > 0, jitter, gen), single)
+        return _unbatch_torch(_finite_rows(lambda a, b: _auc_judd_torch(a, b > 0, jitter, gen), p.flatten(1), f.flatten(1)), single)
     p, single = _as_batch_np(pred, "pred")
     f, _ = _as_batch_np(fix, "fix")
     _check_same(p.shape, f.shape, "pred", "fix")
     rng = _rng(seed)
-    return _unbatch_np(np.array([_auc_judd_frame(a, b, jitter, rng) for a, b in zip(p, f)]), single)
+    return _unbatch_np(_per_frame(lambda a, b: _auc_judd_frame(a, b, jitter, rng), p, f), single)
 
 
 def auc_shuffled(pred: ArrayLike, fix: ArrayLike, negatives: ArrayLike, method: str = "exact",
@@ -355,16 +365,16 @@ def auc_shuffled(pred: ArrayLike, fix: ArrayLike, negatives: ArrayLike, method: 
     _check_same(p.shape, f.shape, "pred", "fix")
     _check_same(p.shape, n.shape, "pred", "negatives")
     rng = _rng(seed)
-    out = np.empty(len(p))
-    for i, (s, fx, ng) in enumerate(zip(p, f, n)):
+
+    def frame(s: np.ndarray, fx: np.ndarray, ng: np.ndarray) -> float:
         pos = fx > 0
         if not pos.any() or not (ng > 0).any():
-            out[i] = np.nan
-        elif method == "exact":
-            out[i] = _mann_whitney(s[pos], s[ng > 0])
-        else:
-            out[i] = _sauc_mit_frame(s, fx, ng, n_splits, step, rng)
-    return _unbatch_np(out, single)
+            return float("nan")
+        if method == "exact":
+            return _mann_whitney(s[pos], s[ng > 0])
+        return _sauc_mit_frame(s, fx, ng, n_splits, step, rng)
+
+    return _unbatch_np(_per_frame(frame, p, f, n), single)
 
 
 def shuffled_negatives(fixations: ArrayLike, n_other: int | None = None, exclude_current: bool = True,
@@ -397,6 +407,19 @@ def shuffled_negatives(fixations: ArrayLike, n_other: int | None = None, exclude
 # --------------------------------------------------------------------------- batched torch
 def _nan_like(x: torch.Tensor) -> torch.Tensor:
     return torch.full_like(x, float("nan"))
+
+
+def _finite_rows(fn, *rows: torch.Tensor) -> torch.Tensor:
+    """``fn(*rows)`` on (B,N) rows, NaN for a row where any input has a NaN or inf (the inputs of
+    such rows are zeroed first, so sorting and sums of the other rows never see them)."""
+    bad = torch.zeros(rows[0].shape[0], dtype=torch.bool, device=rows[0].device)
+    for r in rows:
+        bad |= ~torch.isfinite(r).all(1)
+    if not bool(bad.any()):
+        return fn(*rows)
+    clean = [torch.where(torch.isfinite(r), r, torch.zeros_like(r)) for r in rows]
+    out = fn(*clean)
+    return torch.where(bad, _nan_like(out), out)
 
 
 def _cc_torch(p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -487,7 +510,8 @@ def batch_metrics(pred: torch.Tensor, dense: torch.Tensor, fix: torch.Tensor, *,
     ``pred`` (B,H,W) or (B,1,H,W) saliency maps (``from_logits=True`` applies a sigmoid first);
     ``dense`` and ``fix`` the ground truth of the same size. Computed in float64 by ``chunk``
     items at a time (AUC-Judd sorts every row). Returns ``{name: (B,) float64 tensor}``;
-    NaN marks frames a metric does not apply to (see :func:`nan_aggregate`). Shuffled AUC needs
+    NaN marks frames a metric does not apply to, or whose maps hold a NaN or inf (see
+    :func:`nan_aggregate`). Shuffled AUC needs
     the other frames of the video and is computed by :func:`auc_shuffled`.
     """
     p, _ = _as_batch_torch(pred, "pred")
@@ -496,7 +520,7 @@ def batch_metrics(pred: torch.Tensor, dense: torch.Tensor, fix: torch.Tensor, *,
     _check_same(p.shape, g.shape, "pred", "dense")
     _check_same(p.shape, f.shape, "pred", "fix")
     if from_logits:
-        p = torch.sigmoid(p)
+        p = torch.where(torch.isfinite(p), torch.sigmoid(p), p)     # an inf logit stays non-finite: NaN scores
     _check_nonnegative(p, "pred")
     gen = None
     if jitter:
@@ -507,12 +531,12 @@ def batch_metrics(pred: torch.Tensor, dense: torch.Tensor, fix: torch.Tensor, *,
         for start in range(0, len(p), chunk):
             pc = p[start:start + chunk].flatten(1)
             gc = g[start:start + chunk].flatten(1)
-            mc = f[start:start + chunk].flatten(1) > 0
-            parts["cc"].append(_cc_torch(pc, gc))
-            parts["nss"].append(_nss_torch(pc, mc))
-            parts["auc_judd"].append(_auc_judd_torch(pc, mc, jitter, gen))
-            parts["sim"].append(_sim_torch(pc, gc))
-            parts["kld"].append(_kld_torch(pc, gc, KLD_EPS))
+            fc = f[start:start + chunk].flatten(1)
+            parts["cc"].append(_finite_rows(_cc_torch, pc, gc))
+            parts["nss"].append(_finite_rows(lambda a, b: _nss_torch(a, b > 0), pc, fc))
+            parts["auc_judd"].append(_finite_rows(lambda a, b: _auc_judd_torch(a, b > 0, jitter, gen), pc, fc))
+            parts["sim"].append(_finite_rows(_sim_torch, pc, gc))
+            parts["kld"].append(_finite_rows(lambda a, b: _kld_torch(a, b, KLD_EPS), pc, gc))
     return {k: torch.cat(v) if v else torch.empty(0, dtype=torch.float64) for k, v in parts.items()}
 
 

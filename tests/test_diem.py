@@ -172,7 +172,12 @@ def test_cli_size_override_and_errors(gaze_dir: Path, tmp_path: Path, capsys):
     bad = tmp_path / "broken_10x10"
     bad.mkdir()
     (bad / "s.asc_1_broken_10x10.txt").write_text("1 2 3\n")
-    assert main([str(bad), "--out", str(tmp_path), "--quiet"]) == 2
-    assert "line 1" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main([str(gaze_dir), "--out", str(tmp_path), "--frames", "0"])
+    with pytest.raises(DiemFormatError, match="line 1"):
+        main([str(bad), "--out", str(tmp_path), "--quiet"])
+    from stavis_lib.__main__ import main as cli
+
+    assert cli(["import-diem", str(bad), "--out", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "line 1" in err and len(err.strip().splitlines()) == 1
+    assert cli(["import-diem", str(gaze_dir), "--out", str(tmp_path), "--frames", "0"]) == 2
+    assert "--frames 0" in capsys.readouterr().err

@@ -13,6 +13,8 @@ from PIL import Image
 
 from stavis_lib import evaluate as E
 from stavis_lib import metrics as M
+from stavis_lib.__main__ import main as cli
+from stavis_lib.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -36,23 +38,58 @@ def tiny_av():
 
 
 # --------------------------------------------------------------------------- pure helpers
-def test_summarize_averages_per_video_then_videos_then_splits():
-    # split 1: video a NSS [1, NaN, 3] -> 2 (1 NaN frame skipped), video b [4] -> 4 ; split mean 3
-    # split 2: video c [5] -> 5 ; dataset D1 = mean over splits (3 + 5)/2 = 4 (the frame mean would be 3.25)
-    # dataset D2: one video [0] -> 0 ; ALL = mean over datasets (4 + 0)/2 = 2
-    rows = [("D1", 1, "a", 1, 1.0), ("D1", 1, "a", 2, np.nan), ("D1", 1, "a", 3, 3.0), ("D1", 1, "b", 1, 4.0),
-            ("D1", 2, "c", 1, 5.0), ("D2", 1, "d", 1, 0.0)]
+def _frame_table(rows) -> pd.DataFrame:
     frames = pd.DataFrame(rows, columns=["dataset", "split", "video", "frame", "nss"])
     frames.insert(0, "method", "m")
     for k in M.METRICS:
         if k != "nss":
             frames[k] = 0.5
-    videos, splits, datasets = E.summarize(frames)
-    va = videos[videos.video == "a"].iloc[0]
+    return frames
+
+
+# D1, split 1: video a NSS [1, NaN, 3] -> 2 (1 NaN frame skipped), video b [4] -> 4; split mean 3.
+# D1, split 2: videos c [5] -> 5, a [9] -> 9 (a is in both test lists), e [2] -> 2; split mean 16/3.
+# DIEM, split 1: x [1] -> 1, y [3] -> 3; split 2: z [6] -> 6.
+AVERAGING_ROWS = [("D1", 1, "a", 1, 1.0), ("D1", 1, "a", 2, np.nan), ("D1", 1, "a", 3, 3.0), ("D1", 1, "b", 1, 4.0),
+                  ("D1", 2, "c", 1, 5.0), ("D1", 2, "a", 1, 9.0), ("D1", 2, "e", 1, 2.0),
+                  ("DIEM", 1, "x", 1, 1.0), ("DIEM", 1, "y", 1, 3.0), ("DIEM", 2, "z", 1, 6.0)]
+#: averaging -> (D1, DIEM, ALL) NSS, by hand:
+#: pooled: D1 (2 + 4 + 5 + 9 + 2) / 5 = 4.4 (video a counts once per split it is tested in;
+#: once per distinct video would give 4.125); DIEM (1 + 3 + 6) / 3 = 10/3.
+#: split_means: D1 (3 + 16/3) / 2 = 25/6; DIEM (2 + 6) / 2 = 4.
+#: official: D1 pooled 4.4, DIEM split means 4; ALL = mean over the datasets.
+AVERAGING_EXPECTED = {
+    "pooled": (4.4, 10 / 3, (4.4 + 10 / 3) / 2),
+    "split_means": (25 / 6, 4.0, (25 / 6 + 4.0) / 2),
+    "official": (4.4, 4.0, 4.2),
+}
+
+
+def test_summarize_video_and_split_means():
+    videos, splits, _ = E.summarize(_frame_table(AVERAGING_ROWS))
+    va = videos[(videos.video == "a") & (videos.split == 1)].iloc[0]
     assert va.nss == pytest.approx(2.0) and va.n_frames == 3 and va.n_nan_frames == 1
-    assert splits[(splits.dataset == "D1") & (splits.split == 1)].nss.item() == pytest.approx(3.0)
-    assert datasets[datasets.dataset == "D1"].nss.item() == pytest.approx(4.0)
-    assert datasets[datasets.dataset == "ALL"].nss.item() == pytest.approx(2.0)
+    s = splits.set_index(["dataset", "split"])
+    assert s.loc[("D1", 1), "nss"] == pytest.approx(3.0) and s.loc[("D1", 2), "nss"] == pytest.approx(16 / 3)
+    assert s.loc[("D1", 2), "n_videos"] == 3
+
+
+@pytest.mark.parametrize("averaging", sorted(AVERAGING_EXPECTED))
+def test_summarize_averaging_rules(averaging):
+    _, _, datasets = E.summarize(_frame_table(AVERAGING_ROWS), averaging)
+    d = datasets.set_index("dataset")
+    d1, diem, overall = AVERAGING_EXPECTED[averaging]
+    assert d.loc["D1", "nss"] == pytest.approx(d1, abs=1e-12)
+    assert d.loc["DIEM", "nss"] == pytest.approx(diem, abs=1e-12)
+    assert d.loc["ALL", "nss"] == pytest.approx(overall, abs=1e-12)
+    assert d.loc["D1", "n_videos"] == 5 and d.loc["D1", "n_splits"] == 2 and d.loc["ALL", "n_videos"] == 8
+    rule = {"official": ("pooled", "split_means")}.get(averaging, (averaging, averaging))
+    assert (d.loc["D1", "averaging"], d.loc["DIEM", "averaging"]) == rule
+
+
+def test_summarize_rejects_an_unknown_rule():
+    with pytest.raises(UserError, match="averaging='mean'"):
+        E.summarize(_frame_table(AVERAGING_ROWS), "mean")
 
 
 def test_markdown_table_format():
@@ -163,12 +200,12 @@ def test_baselines_tables_and_plots(synth_root, tmp_path):
 
     n_frames = sum(e.n_frames for k in (1, 2, 3) for e in ReleaseLayout(synth_root).read_fold_list("Synthetic", "test", k))
     assert len(r.frames) == 3 * n_frames
-    # the tables are consistent with the per-frame scores (mean over frames, then videos, then splits)
+    # the tables are consistent with the per-frame scores: mean over frames, then (official rule
+    # for a dataset other than DIEM) one mean over the test videos of the three splits
     f = r.frames[r.frames.method == E.CENTRE]
     per_video = f.groupby(["split", "video"]).nss.mean()
-    expected = per_video.groupby(level=0).mean().mean()
-    got = r.datasets[(r.datasets.method == E.CENTRE) & (r.datasets.dataset == "Synthetic")].nss.item()
-    assert got == pytest.approx(expected)
+    row = r.datasets[(r.datasets.method == E.CENTRE) & (r.datasets.dataset == "Synthetic")].iloc[0]
+    assert row.nss == pytest.approx(per_video.mean()) and row.averaging == "pooled" and row.n_videos == 6
     # humans predict each other far better than the centre prior on this data
     d = r.datasets.set_index(["method", "dataset"])
     assert d.loc[(E.HUMAN, "Synthetic"), "nss"] > d.loc[(E.CENTRE, "Synthetic"), "nss"] + 1
@@ -235,10 +272,38 @@ def test_cli_with_checkpoint_and_errors(synth_root, tiny_av, tmp_path, capsys):
     assert "L3mul_S3" in set(frames.method)                          # named after the checkpoint's variant
     assert len(list((out / "predictions" / "Synthetic").glob("*.npz"))) == 2
     assert "| L3mul_S3 | Synthetic |" in capsys.readouterr().out
-    rc = E.main([str(tmp_path / "nowhere"), "--splits", "1", "--out", str(tmp_path / "x"), "--quiet"])
-    assert rc == 1 and "error" in capsys.readouterr().err
-    rc = E.main([str(synth_root), "--checkpoint", str(tmp_path / "missing.pth"), "--out", str(tmp_path / "y")])
-    assert rc == 1 and "missing.pth" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, named", [
+    (["{missing}"], "nowhere: folder not found"),
+    (["{root}", "--splits", "4"], "--splits: a split is 1, 2, 3 or 'std', got '4'"),
+    (["{root}", "--splits", "std"], "--splits std:"),
+    (["{root}", "--datasets", "AVAD"], "--datasets AVAD: no test fold list"),
+    (["{root}", "--checkpoint", "{tmp}/missing_{{split}}.pth"], "missing_1.pth: checkpoint file not found"),
+    (["{root}", "--checkpoint", "{tmp}/bad.pth"], "bad.pth"),
+    (["{root}", "--max-frames", "0"], "--max-frames must be at least 1"),
+    (["{root}", "--audio-test"], "--audio-test needs --checkpoint"),
+])
+def test_cli_configuration_errors_are_one_line(synth_root, tmp_path, capsys, args, named):
+    (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
+    argv = [a.format(root=synth_root, missing=tmp_path / "nowhere", tmp=tmp_path) for a in args]
+    rc = cli(["evaluate", *argv, "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and named in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+    assert not (tmp_path / "out").exists()       # rejected before any work
+
+
+def test_cli_averaging_option(synth_root, tmp_path):
+    out = tmp_path / "cli"
+    assert cli(["evaluate", str(synth_root), "--averaging", "split_means", "--max-frames", "3", "--no-human",
+                "--no-plots", "--quiet", "--out", str(out)]) == 0
+    d = pd.read_csv(out / "datasets.csv")
+    s = pd.read_csv(out / "splits.csv")
+    for method in (E.CENTRE, E.MEAN_GT):
+        row = d[(d.method == method) & (d.dataset == "Synthetic")].iloc[0]
+        assert row.averaging == "split_means"
+        assert row.nss == pytest.approx(s[s.method == method].nss.mean())
 
 
 def test_gaze_file_is_scaled_to_the_ground_truth_size(tmp_path):

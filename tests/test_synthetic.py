@@ -9,6 +9,7 @@ import pytest
 
 from stavis_lib.data.audio import clip_audio
 from stavis_lib.data.layout import ReleaseLayout
+from stavis_lib.errors import UserError
 from stavis_lib.data.maps import dense_map, read_gaze_npz
 from stavis_lib.data.synthetic import (
     DB_NAME,
@@ -236,7 +237,7 @@ def test_cli(tmp_path, capsys):
     assert not (tmp_path / "out" / "videos").exists()
     with pytest.raises(SystemExit):
         main([str(tmp_path / "bad"), "--size", "48by32"])
-    with pytest.raises(SystemExit):
+    with pytest.raises(UserError, match="--videos 2"):
         main([str(tmp_path / "bad"), "--videos", "2"])
     assert not (tmp_path / "bad").exists()
 

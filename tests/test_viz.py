@@ -336,41 +336,7 @@ def test_browser_own_path_and_overlay_video(tmp_path) -> None:
     assert b.video_player.value == out.read_bytes()
 
 
-# ---------------------------------------------------------------- notebook plumbing
-
-
-def test_smoke_sizes_build_every_table1_variant(tmp_path) -> None:
-    config = pytest.importorskip("stavis_lib.config")
-    tut = viz.Tutorial(True, tmp_path / "work", device="cpu")
-    assert tut.sizes.mode == "smoke" and tut.work == tmp_path / "work"
-    for variant in config.VARIANTS:
-        net = tut.build(variant)
-        assert net.config.variant == variant
-        assert net.config.sample_size == tut.sizes.model["sample_size"]
-        # "mul" rows get the mode's N_out, the single-map rows keep one map
-        expected = tut.sizes.model["n_loc_maps"] if config.VARIANTS[variant]["n_loc_maps"] > 1 else 1
-        assert net.config.n_loc_maps == expected
-    assert set(tut.sizes.ablation_variants) <= set(config.VARIANTS)
-
-
-def test_sizes_per_mode_and_work_dirs() -> None:
-    assert viz.notebook_sizes(False, "cuda:0").mode == "gpu"
-    assert viz.notebook_sizes(False, "cuda:0").model == {}  # the paper's network
-    cpu = viz.notebook_sizes(False, "cpu")
-    assert cpu.mode == "cpu" and cpu.model["sample_size"] == 64
-    assert viz.default_work_dir(True) != viz.default_work_dir(False)
-    assert viz.default_work_dir(True).name == "smoke"
-
-
-def test_checkpoint_prefers_best_then_last(tmp_path) -> None:
-    tut = viz.Tutorial(True, tmp_path, device="cpu")
-    run = tmp_path / "runs" / "visual"
-    run.mkdir(parents=True)
-    assert tut.checkpoint("visual").name == "best.pt"  # neither exists: the path training will write
-    (run / "last.pt").write_bytes(b"x")
-    assert tut.checkpoint("visual").name == "last.pt"
-    (run / "best.pt").write_bytes(b"x")
-    assert tut.checkpoint("visual").name == "best.pt"
+# ---------------------------------------------------------------- tables
 
 
 def test_overall_metrics_and_metrics_table() -> None:
@@ -389,11 +355,3 @@ def test_overall_metrics_and_metrics_table() -> None:
     assert list(table.index) == ["m", "centre bias"]
     assert list(table.columns) == ["CC ↑", "NSS ↑", "AUC-J ↑", "sAUC ↑", "SIM ↑", "KLD ↓"]
     assert table.loc["m", "sAUC ↑"] == pytest.approx(0.65)
-
-
-def test_asset_clips_are_the_shipped_media() -> None:
-    clips = viz.asset_clips()
-    if not clips:
-        pytest.skip("assets/media is empty")
-    assert {"park.mp4", "obama_speech.mp4"} <= set(clips)
-    assert all(p.is_file() for p in clips.values())

@@ -36,10 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from stavis_lib import viz
+    from stavis_lib.tutorial import Tutorial
 
     if a.threads:
         torch.set_num_threads(a.threads)
-    tut = viz.Tutorial(a.smoke, a.work, "auto", 0, threads=a.threads, progress=False)
+    tut = Tutorial(a.smoke, a.work, "auto", 0, threads=a.threads, progress=False)
     visual = tut.visual_model()
     audiovisual = tut.audiovisual_model()
     video = a.video or tut.test_videos(1)[0].name

@@ -8,8 +8,9 @@ edit the cells here, then run
 
 Every notebook has the same first three code cells: the Colab/local set-up, the papermill
 ``parameters`` cell (``SMOKE`` etc.; CI passes ``SMOKE=True``) and the ``Tutorial`` state that
-picks the device and the sizes. Work is done by ``stavis_lib`` (``viz.Tutorial`` and the modules
-it calls); the notebooks hold narrative, parameters and plots.
+picks the device and the sizes. Work is done by ``stavis_lib`` (``stavis_lib.tutorial.Tutorial``
+and the modules it calls; figures from ``stavis_lib.viz``); the notebooks hold narrative,
+parameters and plots.
 """
 from __future__ import annotations
 
@@ -63,9 +64,10 @@ import pandas as pd
 import torch
 
 from stavis_lib import viz
+from stavis_lib.tutorial import Tutorial
 
 pd.set_option("display.precision", 3)
-tut = viz.Tutorial(SMOKE, WORK_DIR, DEVICE, SEED{extra})
+tut = Tutorial(SMOKE, WORK_DIR, DEVICE, SEED{extra})
 print(tut)
 print("sizes:", tut.sizes)'''
 
@@ -348,6 +350,12 @@ print(f"{sum(p.numel() for p in net.parameters()):,} parameters")
 calls `stavis_lib.train.train` (SGD with momentum, the per-part learning rates of the official
 code, gradient accumulation to the effective batch, a multi-step schedule, validation NSS after
 every epoch, atomic checkpoints `last.pt` / `best.pt`, CSV logs) and loads the best weights.
+
+**Validation videos are generated apart.** The validation NSS that picks `best.pt` is measured on
+`tut.sizes.n_val_videos` synthetic videos generated with another seed into another folder
+(`validation/` in the working folder), as `python -m stavis_lib demo` does; the test videos of
+split 1 used below are held out from training *and* from model selection (the official code
+validated on its test fold).
 """),
     code("""
 model, result = tut.train_or_load("visual", "visual", "visual", retrain=RETRAIN)
@@ -380,10 +388,10 @@ viz.plot_dsam_attention(item["display"], [a[0, 0] for a in out.attention],
     md(r"""
 ## 4 · Held-out videos
 
-`evaluate_split` runs the test path of the paper (a 16-frame sliding window with step 1, one map per
+The test videos of split 1, which neither training nor model selection has seen. `evaluate_split` runs the test path of the paper (a 16-frame sliding window with step 1, one map per
 frame), post-processes each map as the official MATLAB evaluation did (Gaussian blur σ = 2, resize
 to the ground-truth size) and scores CC, NSS, AUC-Judd, shuffled AUC and SIM per frame, averaged per
-video, then over videos. The reference lines are a centre-bias Gaussian, the mean ground-truth map of
+video, then over the test videos (pooled, as the official scripts do for every dataset but DIEM). The reference lines are a centre-bias Gaussian, the mean ground-truth map of
 the training videos and the simulated humans (leave one viewer out).
 """),
     code("""
@@ -423,7 +431,8 @@ with the same $\\mathcal{{D}}$ (eq. 11). The variant trained here is the paper's
 $L_3^{{mul}}$-$S_3^{{av}}$: bilinear localization (eq. 5) with $N_{{out}}$ maps, fused with the visual
 features by concatenation. The SoundNet weights (`sound8.npy`) are used when you give their path
 (`SOUNDNET_WEIGHTS`); otherwise the audio branch starts from random weights, which the synthetic
-sounds (pure class tones) do not need.
+sounds (pure class tones) do not need. As in notebook 02, the validation NSS that picks `best.pt`
+is measured on the validation videos generated apart (`validation/`), never on the test videos.
 
 Then: the sound-source localization maps, visual-only vs audio-visual metrics on held-out videos,
 and the **audio-dependence test**: the same model with the true soundtrack, with silence, and with
@@ -522,9 +531,13 @@ The paper's Table 1 compares the localization methods and the fusion schemes:
 | $L_3^{{mul}}$-$S_3^{{av}}$ (proposed) | $N_{{out}}$ maps | $W_{{cat}} * (V \\mid L) + \\beta_{{av}}$ |
 | $L_3^{{mul}}$-$S_{{fus}}^{{av}}$ | $N_{{out}}$ maps | $\\tilde w_v \\sigma(S^v) + \\tilde w_a \\sigma(S^a) + w_{{av}} \\sigma(S^3)$ |
 
-Here every variant is trained **with the same budget** (`tut.sizes.ablation_train`) from the same
-stage-1 weights and scored on the same held-out synthetic videos; the visual row continues stage 1
-for the same budget. Our numbers come from the synthetic benchmark and a small budget; the paper's
+Here every row, **Visual included**, starts from the same stage-1 weights (the checkpoint of
+`runs/visual`, trained here if absent) and is trained with the same recipe and budget: the stage-2
+preset with `tut.sizes.ablation_train` (the same steps, batch, learning rates and schedule). The
+Visual row keeps training the visual-only network with its loss (eq. 6); the other rows train the
+whole audio-visual network (eq. 7). Each run saves what it used in `runs/ablation_<variant>/train_config.json`.
+No row picks a best epoch (`val_every=0`): every row is scored with its weights at the end of the
+same budget, on the same held-out test videos of split 1. Our numbers come from the synthetic benchmark and a small budget; the paper's
 come from six real databases and full training, so only the *ordering* is worth comparing.
 
 {MODES}

@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +78,13 @@ DB_NAME = "DIEM"
 DEFAULT_SIGMA_FRACTION = 0.03
 N_COLUMNS = 9
 EVENT_LOST, EVENT_BLINK, EVENT_FIXATION, EVENT_SACCADE = -1, 0, 1, 2
+#: Sanity bounds: a frame side and a frame number beyond these are typos (DIEM videos are at most
+#: 1280 px wide and a few minutes long at 30 fps), refused before any array is allocated.
+MAX_SIDE = 8192
+MAX_FRAMES = 200_000
+#: Largest jump between the frame numbers of consecutive rows of one file (DIEM files have one row
+#: per frame, so a jump of thousands is a typo in a frame number).
+MAX_FRAME_GAP = 1000
 _NAME_RE = re.compile(r"^(?P<name>.+_(?P<w>\d+)x(?P<h>\d+))$")
 _FILE_RE = re.compile(r"^(?P<subject>[^.]+)\.asc_\d+_(?P<video>.+_\d+x\d+)\.txt$")
 
@@ -120,15 +126,23 @@ def parse_video_name(path: str | os.PathLike) -> tuple[str, int, int]:
     m = _NAME_RE.match(name)
     if not m:
         raise DiemFormatError(f"{path}: cannot read the video size from the name (expected '<video>_<W>x<H>')")
-    return m.group("name"), int(m.group("w")), int(m.group("h"))
+    width, height = int(m.group("w")), int(m.group("h"))
+    _check_size(width, height, f"{path}: the size in the name")
+    return m.group("name"), width, height
+
+
+def _check_size(width: int, height: int, what: str) -> None:
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+        raise DiemFormatError(f"{what} is {width}x{height}; expected 1..{MAX_SIDE} pixels per side")
 
 
 def read_diem_file(path: str | os.PathLike) -> np.ndarray:
     """Parse one DIEM gaze file into a float64 ``(rows, 9)`` array (columns as in the module docstring).
 
     Blank lines are skipped; CRLF line ends are accepted. Raises :class:`DiemFormatError` naming the
-    file and line for a row without 9 numeric fields, a frame number that is not a positive integer
-    or does not increase, or an event code outside -1..2.
+    file and line for a row without 9 numeric fields, a frame number that is not a positive integer,
+    does not increase, exceeds :data:`MAX_FRAMES` or jumps by more than :data:`MAX_FRAME_GAP`, or an
+    event code outside -1..2.
     """
     p = Path(path)
     try:
@@ -156,6 +170,9 @@ def read_diem_file(path: str | os.PathLike) -> np.ndarray:
             raise DiemFormatError(f"{where}: frame number must be a positive integer, got {fields[0]!r}")
         if frame <= last_frame:
             raise DiemFormatError(f"{where}: frame {int(frame)} does not increase (previous {last_frame})")
+        if frame > MAX_FRAMES or frame - last_frame > MAX_FRAME_GAP:
+            raise DiemFormatError(f"{where}: frame {int(frame)} after frame {last_frame} is past the sanity bounds "
+                                  f"(frame <= {MAX_FRAMES}, jump <= {MAX_FRAME_GAP}); a typo in the frame number?")
         for col in (4, 8):
             if values[col] not in (EVENT_LOST, EVENT_BLINK, EVENT_FIXATION, EVENT_SACCADE):
                 raise DiemFormatError(f"{where}: event code must be -1, 0, 1 or 2, got {fields[col]!r}")
@@ -216,10 +233,11 @@ def load_diem_gaze(gaze_dir: str | os.PathLike, size: tuple[int, int] | None = N
     video, width, height = parse_video_name(folder)
     if size is not None:
         width, height = (int(v) for v in size)
+        _check_size(width, height, f"{folder}: the given size")
+    if n_frames is not None and not 1 <= int(n_frames) <= MAX_FRAMES:
+        raise DiemFormatError(f"{folder}: the given frame count {n_frames} is outside 1..{MAX_FRAMES}")
     parsed = [read_diem_file(f) for f in files]
     total = int(max(r[-1, 0] for r in parsed)) if n_frames is None else int(n_frames)
-    if total < 1:
-        raise ValueError(f"{folder}: frame count must be positive, got {total}")
     xs = np.full((len(files), total), np.nan, dtype=np.float32)
     ys = np.full((len(files), total), np.nan, dtype=np.float32)
     for i, rows in enumerate(parsed):
@@ -399,17 +417,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=DB_NAME, help=f"database name in the layout (default {DB_NAME})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    if args.frames is not None and args.frames < 1:
-        parser.error("--frames must be positive")
-    if args.sigma is not None and args.sigma <= 0:
-        parser.error("--sigma must be positive")
+    if args.frames is not None and not 1 <= args.frames <= MAX_FRAMES:
+        raise UserError(f"--frames {args.frames}: expected 1..{MAX_FRAMES}")
+    if args.sigma is not None and not 0 < args.sigma <= MAX_SIDE:
+        raise UserError(f"--sigma {args.sigma}: expected a positive number of pixels (at most {MAX_SIDE})")
     start = time.perf_counter()
-    try:
-        res = import_diem(args.gaze_dir, args.out, size=args.size, n_frames=args.frames, sigma=args.sigma,
-                          eyes=args.eyes, db=args.db, progress=not args.quiet)
-    except DiemFormatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    res = import_diem(args.gaze_dir, args.out, size=args.size, n_frames=args.frames, sigma=args.sigma,
+                      eyes=args.eyes, db=args.db, progress=not args.quiet)
     print(f"{res.video}: {res.n_frames} frames at {res.width}x{res.height}, {res.n_viewers} viewers, "
           f"sigma {res.sigma:.1f} px -> {res.root} ({time.perf_counter() - start:.1f} s)")
     print(f"leave-one-out human NSS: {res.mean_loo_nss:.3f} (mean over {int(np.isfinite(res.loo_nss).sum())} frames)")

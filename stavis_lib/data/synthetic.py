@@ -70,6 +70,7 @@ import numpy as np
 from PIL import Image
 
 from stavis_lib.data.maps import dense_map, fixation_map, gaze_path, sigma_from_width_fraction, write_gaze_npz
+from stavis_lib.errors import UserError
 
 __all__ = [
     "DB_NAME",
@@ -615,8 +616,58 @@ def _parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+#: Sanity bounds of ``synth``: more videos, or a larger estimate on disk, needs ``--force``.
+MAX_VIDEOS = 5000
+MAX_BYTES = 20e9
+
+
+@dataclass(frozen=True)
+class BenchmarkEstimate:
+    """Rough size on disk (bytes) and generation time (seconds, one CPU core) of a benchmark."""
+
+    bytes: float
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"about {self.bytes / 1e6:,.0f} MB on disk and {self.seconds / 60:,.1f} min to generate"
+
+
+def estimate_benchmark(n_videos: int, config: SyntheticConfig | None = None) -> BenchmarkEstimate:
+    """Estimate of what :func:`generate_benchmark` writes, from per-pixel and per-frame costs measured
+    on the default benchmark (JPEG frames and dense maps, compressed ``.mat`` fixations, 16-bit WAV,
+    gaze arrays, optional mp4); within a factor of about two for other sizes."""
+    cfg = config or SyntheticConfig()
+    frames = n_videos * (cfg.frames[0] + cfg.frames[1]) / 2
+    pixels = cfg.width * cfg.height
+    per_frame = pixels * (0.19 + (0.045 if cfg.write_mp4 else 0.0)) + 300 + 16 * cfg.n_viewers
+    per_frame += 2 * cfg.audio_rate / cfg.fps
+    seconds = frames * (4e-7 * pixels + 1e-3)
+    return BenchmarkEstimate(frames * per_frame, seconds)
+
+
+def _config_from_args(args: argparse.Namespace) -> SyntheticConfig:
+    overrides: dict = {}
+    if args.size:
+        overrides.update(width=args.size[0], height=args.size[1])
+    if args.viewers is not None:
+        if args.viewers < 1:
+            raise UserError(f"--viewers {args.viewers}: a video needs at least one simulated viewer")
+        overrides["n_viewers"] = args.viewers
+    if args.no_mp4:
+        overrides["write_mp4"] = False
+    try:
+        return SyntheticConfig(**overrides)
+    except ValueError as exc:
+        raise UserError(f"--size/--viewers: {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m stavis_lib synth OUT_DIR --videos N --seed S``: write the synthetic benchmark."""
+    """``python -m stavis_lib synth OUT_DIR --videos N --seed S``: write the synthetic benchmark.
+
+    Prints an estimate of the disk space and time first; refuses (:class:`UserError`) zero viewers,
+    fewer videos than splits, and more than :data:`MAX_VIDEOS` videos or :data:`MAX_BYTES` on disk
+    unless ``--force``.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m stavis_lib synth",
         description="Generate the synthetic audio-visual eye-tracking benchmark in the STAViS release layout.",
@@ -627,21 +678,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=_parse_size, default=None, help="frame size WxH (default 160x120)")
     parser.add_argument("--viewers", type=int, default=None, help="simulated viewers per video (default 16)")
     parser.add_argument("--no-mp4", action="store_true", help="skip the mp4 files (faster)")
+    parser.add_argument("--force", action="store_true",
+                        help=f"generate even beyond the sanity bounds ({MAX_VIDEOS} videos, {MAX_BYTES / 1e9:.0f} GB)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    overrides: dict = {}
-    if args.size:
-        overrides.update(width=args.size[0], height=args.size[1])
-    if args.viewers:
-        overrides["n_viewers"] = args.viewers
-    if args.no_mp4:
-        overrides["write_mp4"] = False
-    try:
-        cfg = SyntheticConfig(**overrides)
-    except ValueError as exc:
-        parser.error(str(exc))
+    cfg = _config_from_args(args)
     if args.videos < cfg.n_splits:
-        parser.error(f"--videos must be at least {cfg.n_splits} ({cfg.n_splits}-fold splits)")
+        raise UserError(f"--videos {args.videos}: at least {cfg.n_splits} are needed ({cfg.n_splits}-fold splits)")
+    estimate = estimate_benchmark(args.videos, cfg)
+    if (args.videos > MAX_VIDEOS or estimate.bytes > MAX_BYTES) and not args.force:
+        raise UserError(f"--videos {args.videos}: {estimate.bytes / 1e9:,.1f} GB estimated, beyond the sanity bounds "
+                        f"({MAX_VIDEOS} videos, {MAX_BYTES / 1e9:.0f} GB); pass --force to generate them anyway")
+    print(f"estimate: {args.videos} videos at {cfg.width}x{cfg.height}, {estimate}", flush=True)
     start = time.perf_counter()
     root = generate_benchmark(args.out_dir, n_videos=args.videos, seed=args.seed, config=cfg, progress=not args.quiet)
     print(f"wrote {args.videos} synthetic videos ({DB_NAME}) to {root} in {time.perf_counter() - start:.1f} s",
