@@ -11,8 +11,8 @@ from moviepy's ``ffmpeg_parse_infos``. Nothing here holds a whole video in memor
   ``torchaudio.functional.resample`` (blocks overlap by the filter support, so the
   result equals resampling the whole signal at once).
 
-Audio is returned on the SoundNet scale used by STAViS §3.2 (and the official loader,
-see ``reference/README.md`` "Audio"): 22.05 kHz mono float32 where full scale is
+Audio is returned on the SoundNet scale used by STAViS §3.2 (and the official loader):
+22.05 kHz mono float32 where full scale is
 ±256, i.e. ``int16 / 128`` (float PCM in [-1, 1] times 256).
 
 Frame timing: frames are emitted one per decoded frame (ffmpeg ``-fps_mode passthrough``:
@@ -404,7 +404,7 @@ def load_audio(path: str | os.PathLike, sr: int = 22050) -> np.ndarray:
     """The soundtrack of a video (or audio file) as float32 mono at ``sr`` Hz on the SoundNet scale.
 
     §3.2: SoundNet takes the raw waveform at 22.05 kHz; the official loader feeds int16/128
-    values (reference/README.md "Audio"), so full scale is ±256. Channels are averaged
+    values, so full scale is ±256. Channels are averaged
     with equal weights, then resampled with ``torchaudio.functional.resample``. A file
     without an audio track gives zeros of the video's duration and exactly one
     :class:`NoAudioWarning`. Decoding streams in chunks. Sample 0 is the container's time 0
