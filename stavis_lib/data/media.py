@@ -498,7 +498,8 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray | TimedFram
     ``frames``: iterable of uint8 ``(H, W, 3)`` RGB (or ``(H, W)`` gray) arrays, streamed
     to ffmpeg and shown at the constant rate ``fps``; or of :class:`TimedFrame` (as
     :func:`iter_timed_frames` yields), each shown at its own time for its own duration
-    (variable frame rate kept; the video lasts until the last frame's end). Odd sizes are
+    (variable frame rate kept; with a soundtrack the file lasts until the last frame's end,
+    without one the last frame's duration is the muxer's guess). Odd sizes are
     padded by one black row/column (yuv420p needs even sizes). ``audio``: a media file whose
     first audio track is copied in (e.g. the source video of an overlay), or ``(wave, rate)``
     on the SoundNet scale, or None. The soundtrack is cut or padded with silence to the
@@ -519,7 +520,7 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray | TimedFram
     tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}{out.suffix or '.mp4'}")
     if timed:  # IVF carries a timestamp per frame (rawvideo, fourcc RGB24)
         source = ["-f", "ivf", "-c:v", "rawvideo", "-i", "pipe:0", "-fps_mode", "passthrough",
-                  "-enc_time_base:v", f"1/{_IVF_CLOCK}", "-video_track_timescale", str(_IVF_CLOCK)]
+                  "-enc_time_base:v", f"1/{_IVF_CLOCK}", "-video_track_timescale", str(_IVF_CLOCK), "-bf", "0"]
     else:
         source = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
                   "-framerate", f"{rate.numerator}/{rate.denominator}", "-i", "pipe:0"]
