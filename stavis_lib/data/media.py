@@ -279,7 +279,7 @@ def iter_timed_frames(path: str | os.PathLike, size: tuple[int, int] | None = No
         raise MediaError(f"{p}: invalid output size {size}")
     chain = ("" if size is None else f"scale={int(size[0])}:{int(size[1])}:flags=bilinear,") + "showinfo"
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "level+info", "-i", ffmpeg_input(p),
-           "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough", "-vf", chain,
+           "-map", "0:v:0", "-an", "-sn", "-dn", "-fps_mode", "passthrough", "-enc_time_base:v", "demux", "-vf", chain,
            "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
     log = _DecoderLog(proc.stderr)
