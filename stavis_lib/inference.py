@@ -692,7 +692,9 @@ def _finish_map(prob: torch.Tensor, out_size: tuple[int, int], normalize: str) -
         p = F.interpolate(p, size=out_size, mode="bilinear", align_corners=False)
     p = p[0, 0]
     if normalize == "minmax":
-        p = (p - p.min()) / (p.max() - p.min()).clamp_min(1e-12)
+        low, high = p.min(), p.max()
+        p = p.sub(low) if p.data_ptr() == prob.data_ptr() else p.sub_(low)  # never change ``prob``
+        p.div_((high - low).clamp_min(1e-12))
     return p.cpu().numpy().astype(np.float32, copy=False)
 
 

@@ -5,7 +5,8 @@ private staging folder inside ``DIR``'s parent, and only then replaces the previ
 ``DIR``: the old files of the set are removed and the new ones moved in (``os.replace``, the
 same file system), with Ctrl-C held back for those few renames. A run that fails or is
 interrupted before that removes its staging folder and leaves the previous set as it was;
-a second run on the same ``DIR`` while the first holds the lock is refused. Files in ``DIR``
+a second run on the same ``DIR`` while the first holds the lock is refused (the lock and
+staging folder of a run that was killed are cleaned up by the next run). Files in ``DIR``
 that are not part of the set are never touched, and an output that is the same file as an
 input is refused.
 """
@@ -88,7 +89,9 @@ class OutputSet:
                 if owner is not None and _running(owner):
                     raise OutputError(f"{self.option} {self.out}: another run (process {owner}) is writing there; "
                                       f"wait for it to finish or choose another output folder") from None
-                self.lock.unlink(missing_ok=True)  # stale: its process is gone
+                self.lock.unlink(missing_ok=True)  # stale: its process is gone, and so is its staging folder
+                for stale in self.parent.glob(f".{self.out.resolve().name}.*.partial"):
+                    shutil.rmtree(stale, ignore_errors=True)
                 continue
             with os.fdopen(fd, "w") as handle:
                 handle.write(f"{os.getpid()}\n")

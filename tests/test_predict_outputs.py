@@ -149,7 +149,9 @@ def test_a_second_run_into_a_locked_folder_is_refused(material, tmp_path, capsys
     finally:
         holder.kill()
         holder.wait()
-    # the same lock left by a process that has ended is taken over
+    # the same lock left by a process that has ended is taken over, with its staging folder
+    (tmp_path / ".out.abc123.partial").mkdir()
+    (tmp_path / ".out.abc123.partial" / "maps.npz").write_bytes(b"half")
     assert _predict(b, out, checkpoint) == 0
     assert _snapshot(out) != before
     _no_leftovers(tmp_path)

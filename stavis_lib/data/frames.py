@@ -34,7 +34,8 @@ def model_frame(frame, size: int,
     from PIL import Image
 
     img = frame if isinstance(frame, Image.Image) else Image.fromarray(_rgb_array(frame))
-    img = img.convert("RGB")
+    if img.mode != "RGB":
+        img = img.convert("RGB")
     if intermediate is not None and img.size != tuple(intermediate):
         img = img.resize(tuple(intermediate), Image.BICUBIC)
     if img.size != (size, size):
