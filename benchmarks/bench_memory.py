@@ -48,43 +48,32 @@ def ffmpeg() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def make_long_video(cache_dir: Path) -> Path:
-    """The 10-minute 720p test video with sound (generated once)."""
-    path = cache_dir / "long_720p_10min.mp4"
-    if path.is_file():
-        return path
-    tmp = path.with_suffix(".tmp.mp4")
-    seconds = int(LONG_MINUTES * 60)
-    cmd = [ffmpeg(), "-hide_banner", "-v", "error", "-y",
-           "-f", "lavfi", "-i", f"testsrc=size=1280x720:rate={FPS}:duration={seconds}",
-           "-f", "lavfi", "-i", f"sine=frequency=440:beep_factor=4:sample_rate=44100:duration={seconds}",
-           "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-g", str(10 * FPS), "-pix_fmt", "yuv420p",
-           "-c:a", "aac", "-b:a", "64k", "-shortest", str(tmp)]
-    print(f"generating {path.name} (10 min 1280x720 @ {FPS} fps + 440 Hz tone), once ...", flush=True)
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True)
-    tmp.rename(path)
-    print(f"  done in {time.perf_counter() - t0:.0f} s, {path.stat().st_size / 1e6:.0f} MB", flush=True)
-    return path
-
-
-def make_4k_video(cache_dir: Path, seconds: float) -> Path:
-    """A 3840x2160, 25 fps clip of ``seconds`` with a tone (generated once per length)."""
-    path = cache_dir / f"uhd_{seconds:g}s.mp4"
+def make_video(path: Path, width: int, height: int, seconds: float) -> Path:
+    """A ``width``x``height``, 25 fps testsrc clip of ``seconds`` with a 440 Hz tone (generated once)."""
     if path.is_file():
         return path
     tmp = path.with_suffix(".tmp.mp4")
     cmd = [ffmpeg(), "-hide_banner", "-v", "error", "-y",
-           "-f", "lavfi", "-i", f"testsrc=size=3840x2160:rate={FPS}:duration={seconds:g}",
+           "-f", "lavfi", "-i", f"testsrc=size={width}x{height}:rate={FPS}:duration={seconds:g}",
            "-f", "lavfi", "-i", f"sine=frequency=440:beep_factor=4:sample_rate=44100:duration={seconds:g}",
            "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-g", str(10 * FPS), "-pix_fmt", "yuv420p",
            "-c:a", "aac", "-b:a", "64k", "-shortest", str(tmp)]
-    print(f"generating {path.name} ({seconds:g} s 3840x2160 @ {FPS} fps + tone), once ...", flush=True)
+    print(f"generating {path.name} ({seconds:g} s {width}x{height} @ {FPS} fps + 440 Hz tone), once ...", flush=True)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
     tmp.rename(path)
     print(f"  done in {time.perf_counter() - t0:.0f} s, {path.stat().st_size / 1e6:.0f} MB", flush=True)
     return path
+
+
+def make_long_video(cache_dir: Path) -> Path:
+    """The 10-minute 720p test video with sound."""
+    return make_video(cache_dir / "long_720p_10min.mp4", 1280, 720, int(LONG_MINUTES * 60))
+
+
+def make_4k_video(cache_dir: Path, seconds: float) -> Path:
+    """A 3840x2160 clip of ``seconds`` with sound (one file per length)."""
+    return make_video(cache_dir / f"uhd_{seconds:g}s.mp4", 3840, 2160, seconds)
 
 
 def prefix(long_video: Path, minutes: float) -> Path:
