@@ -234,11 +234,16 @@ def overlay_frame(frame: np.ndarray, saliency: np.ndarray, alpha: float = 0.6) -
     """
     if frame.shape[:2] != saliency.shape:
         raise ValueError(f"overlay_frame: frame {frame.shape[:2]} and map {saliency.shape} differ in size")
-    s = np.clip(saliency.astype(np.float32), 0.0, 1.0)
-    heat = _JET[np.round(s * 255.0).astype(np.uint8)].astype(np.float32)
-    w = (alpha * s)[..., None]
-    out = frame.astype(np.float32) * (1.0 - w) + heat * w
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    out = np.empty(frame.shape, np.uint8)
+    step = max(1, (1 << 18) // max(1, frame.shape[1]))  # rows per block: float temporaries stay ~10 MB
+    for top in range(0, frame.shape[0], step):
+        rows = slice(top, top + step)
+        s = np.clip(saliency[rows].astype(np.float32), 0.0, 1.0)
+        heat = _JET[np.round(s * 255.0).astype(np.uint8)].astype(np.float32)
+        w = (alpha * s)[..., None]
+        blend = frame[rows].astype(np.float32) * (1.0 - w) + heat * w
+        out[rows] = np.clip(np.round(blend), 0, 255)
+    return out
 
 
 # ----------------------------------------------------------------------------------------
@@ -332,6 +337,8 @@ class Prediction:
         times: (T,) presentation time of each frame in seconds (the stream's own timestamps
             for a file, ``t / fps`` for an array).
         duration: seconds from time 0 to the end of the last frame.
+        peak_full_frames: most full-resolution frames held at once for the overlay (0 without
+            one, or when the overlay decodes the file a second time: ``HELD_FRAMES_BUDGET``).
     """
 
     maps: np.ndarray | None
@@ -354,6 +361,7 @@ class Prediction:
     allocator_tuned: bool = False
     times: np.ndarray | None = None
     duration: float = 0.0
+    peak_full_frames: int = 0
 
     @property
     def frames_per_second(self) -> float:
@@ -383,6 +391,8 @@ class _Source:
     overlay_audio: Any                # what media.write_video gets as `audio`
     name: str
     is_array: bool
+    reopen: Any = None                # file sources: a fresh iterator over the same frames
+    frame_bytes: int = 0              # bytes of one full-resolution frame (probed)
 
 
 def _finite_wave(wave: np.ndarray, what: str) -> np.ndarray:
@@ -461,8 +471,11 @@ def _open_source(source: str | Path | np.ndarray, audio: Any, fps: float | None,
         else:
             wave = _finite_wave(audio, "predict_video: audio")
             overlay_audio = (wave, SOUNDNET_RATE)
+    is_file = isinstance(source, (str, Path))
     return _Source(frames=frames, n_hint=n_hint, fps=float(fps), wave=wave, overlay_audio=overlay_audio,
-                   name=name, is_array=not isinstance(source, (str, Path)))
+                   name=name, is_array=not is_file,
+                   reopen=(lambda: media.iter_timed_frames(Path(source))) if is_file else None,
+                   frame_bytes=info.width * info.height * 3 if is_file else 0)
 
 
 def window_audio(wave: np.ndarray, rate: int, fps: float, t_first: float, t_last: float,
@@ -698,11 +711,18 @@ def _finish_map(prob: torch.Tensor, out_size: tuple[int, int], normalize: str) -
     return p.cpu().numpy().astype(np.float32, copy=False)
 
 
+#: most bytes of full-resolution frames ``predict_video`` holds for the overlay; above it (e.g. 4K video:
+#: ~40 frames of 25 MB wait for their maps), the overlay decodes the file a second time, in step
+#: with the maps, instead
+HELD_FRAMES_BUDGET = 256 << 20
+
+
 @dataclass
 class _StreamState:
     decoded: int = 0
     next_t: int = 0
     peak: int = 0
+    peak_full: int = 0
     video_size: tuple[int, int] | None = None
     out_size: tuple[int, int] | None = None
     end_time: float = 0.0
@@ -753,6 +773,7 @@ def _stream_maps(src: _Source, runner: _WindowRunner, plan: _WindowPlan, state: 
             state.end_time = max(state.end_time, frame.time + frame.duration)
             state.decoded += 1
             state.peak = max(state.peak, len(runner.small), len(full))
+            state.peak_full = max(state.peak_full, len(full))
             yield from drain(final=False)
         if state.decoded == 0:
             raise InputError(f"predict_video: no frames could be decoded from {src.name}")
@@ -876,11 +897,15 @@ def predict_video(
                                    reuse_conv1=reuse_conv1, compile=compile)          # step 2
         runner = _WindowRunner(network, dev, ac_dtype, batch_size, channels_last, src.wave, src.fps,
                                int(audio_window or OFFICIAL_WINDOW) if uses_audio else None)
+        held = src.frame_bytes * (batch_size + 2 * length + 2)
+        replay = overlay_path is not None and src.reopen is not None and held > HELD_FRAMES_BUDGET
         pairs = _stream_maps(src, runner, _WindowPlan(src.n_hint, length), state, size=size,  # step 3
-                             map_size=map_size, normalize=normalize, keep_frames=overlay_path is not None,
+                             map_size=map_size, normalize=normalize,
+                             keep_frames=overlay_path is not None and not replay,
                              preprocess=preprocess, progress=progress)
         with torch_threads(threads):                                                  # step 4
-            _write_outputs(pairs, writer, kept if keep_maps else None, overlay_path, src, overlay_alpha)
+            _write_outputs(pairs, writer, kept if keep_maps else None, overlay_path, src, overlay_alpha,
+                           src.reopen() if replay else None)
         if writer is not None:
             writer.close(times=runner.times)
     except BaseException:
@@ -898,7 +923,7 @@ def predict_video(
         batch_size=batch_size, has_audio=uses_audio and src.wave is not None, source=src.name,
         overlay_path=str(overlay_path) if overlay_path is not None else None,
         maps_path=str(maps_path) if maps_path is not None else None, warnings=messages,
-        peak_buffered_frames=state.peak,
+        peak_buffered_frames=state.peak, peak_full_frames=state.peak_full,
         compiled=isinstance(network.logits_of, _CompiledOrEager) and network.logits_of.failed is None,
         reuse_conv1=network.stem is not None, allocator_tuned=allocator_tuned,
         times=np.asarray(runner.times, dtype=np.float64), duration=state.end_time,
@@ -906,8 +931,13 @@ def predict_video(
 
 
 def _write_outputs(pairs: Iterator[tuple[Any, np.ndarray]], writer: MapsWriter | None, kept: list | None,
-                   overlay_path: str | Path | None, src: _Source, alpha: float) -> None:
-    """Step 4 of ``predict_video``: each map to the maps file / the returned list / the overlay video."""
+                   overlay_path: str | Path | None, src: _Source, alpha: float,
+                   replay: Iterator[Any] | None = None) -> None:
+    """Step 4 of ``predict_video``: each map to the maps file / the returned list / the overlay video.
+
+    The overlay takes each frame from its pair, or, when ``replay`` is given (frames too large
+    to hold while their maps are computed), from a second decoding of the file in step with the maps.
+    """
     from stavis_lib.data import media
 
     def record(saliency: np.ndarray) -> None:
@@ -924,6 +954,10 @@ def _write_outputs(pairs: Iterator[tuple[Any, np.ndarray]], writer: MapsWriter |
     def overlays() -> Iterator[Any]:
         for frame, saliency in pairs:
             record(saliency)
+            if replay is not None:
+                frame = next(replay, None)
+                if frame is None:
+                    raise media.MediaError(f"{src.name}: the second decoding for the overlay ended early")
             image = frame.image
             if saliency.shape != image.shape[:2]:
                 shown = np.asarray(Image.fromarray(saliency).resize(image.shape[1::-1], Image.BILINEAR))
@@ -932,7 +966,11 @@ def _write_outputs(pairs: Iterator[tuple[Any, np.ndarray]], writer: MapsWriter |
             yield media.TimedFrame(overlay_frame(image, shown, alpha), frame.time, frame.duration)
 
     Path(overlay_path).parent.mkdir(parents=True, exist_ok=True)
-    media.write_video(overlay_path, overlays(), src.fps, audio=src.overlay_audio)
+    try:
+        media.write_video(overlay_path, overlays(), src.fps, audio=src.overlay_audio)
+    finally:
+        if replay is not None:
+            replay.close()  # stops the second decoder
 
 
 def _resolve_map_size(map_size: str | tuple[int, int], video_size: tuple[int, int], model_size: int) -> tuple[int, int]:

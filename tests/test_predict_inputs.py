@@ -108,3 +108,28 @@ def test_float_frames_are_refused_saying_why(av_model):
     frames = np.full((3, H, W, 3), np.nan, np.float32)
     with pytest.raises(UserError, match="uint8.*NaN"):
         predict_video(frames, av_model, fps=10.0, progress=False)
+
+
+def test_large_frames_are_decoded_again_for_the_overlay_instead_of_held(av_model, tmp_path, monkeypatch):
+    """Above HELD_FRAMES_BUDGET the overlay re-decodes the file: the same overlay, fewer frames held."""
+    video = tmp_path / "vfr.mkv"
+    _vfr_clip(video)
+    kw = dict(batch_size=4, dtype="float32", progress=False)
+    held = predict_video(video, av_model, overlay_path=tmp_path / "held.mp4", **kw)
+    monkeypatch.setattr(inference, "HELD_FRAMES_BUDGET", 0)
+    replayed = predict_video(video, av_model, overlay_path=tmp_path / "replayed.mp4", **kw)
+    np.testing.assert_array_equal(replayed.maps, held.maps)
+    np.testing.assert_array_equal(media.read_frames(tmp_path / "replayed.mp4"), media.read_frames(tmp_path / "held.mp4"))
+    assert replayed.peak_full_frames == 0 and held.peak_full_frames > 0
+
+
+def test_overlay_frame_in_row_blocks_equals_the_formula():
+    from stavis_lib.inference import jet_colormap, overlay_frame
+
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (700, 530, 3), dtype=np.uint8)   # more rows than one block
+    sal = rng.random((700, 530)).astype(np.float32)
+    heat = jet_colormap()[np.round(sal * 255).astype(np.uint8)].astype(np.float64)
+    w = 0.6 * sal[..., None].astype(np.float64)
+    want = np.clip(np.round(frame * (1 - w) + heat * w), 0, 255)
+    assert np.abs(overlay_frame(frame, sal, 0.6).astype(np.int16) - want).max() <= 1
