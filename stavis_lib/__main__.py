@@ -91,12 +91,47 @@ def load_model(path: Path, variant: str | None = None):
     return model
 
 
+PREDICT_OUTPUTS = ("maps.npz", "overlay.mp4", "summary.json")
+
+
+def _check_predict_options(args: argparse.Namespace) -> None:
+    """One ``UserError`` naming the option for each value ``predict`` cannot use."""
+    import torch
+
+    from stavis_lib.inference import resolve_autocast_dtype, resolve_device
+
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size {args.batch_size}: must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads {args.threads}: must be at least 1")
+    try:
+        device = resolve_device(args.device)
+    except RuntimeError as exc:
+        raise UserError(f"--device {args.device}: not a device name ({exc})") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {args.device}: CUDA is not available on this machine (use --device cpu)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UserError(f"--device {args.device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    try:
+        resolve_autocast_dtype(args.dtype, device)
+    except ValueError as exc:
+        raise UserError(f"--dtype {args.dtype}: {exc}") from None
+
+
 def predict_main(argv: Sequence[str] | None = None) -> int:
-    """``python -m stavis_lib predict VIDEO --out DIR``: maps.npz, overlay.mp4, summary.json."""
+    """``python -m stavis_lib predict VIDEO --out DIR``: maps.npz, overlay.mp4, summary.json.
+
+    The three files are replaced as a unit (``stavis_lib.output_set``): a failed or
+    interrupted run leaves the previous set as it was, a second run into the same folder is
+    refused while the first runs, and no output may be the input file. Bad input raises
+    ``UserError`` (one line naming the file or option; the dispatcher exits with status 2).
+    """
     parser = argparse.ArgumentParser(
         prog="python -m stavis_lib predict",
         description="Predict one saliency map per frame of VIDEO and write DIR/maps.npz (uint8, key 'maps', "
-                    "plus 'fps'), DIR/overlay.mp4 (heat map over the frames, original sound) and DIR/summary.json.",
+                    "plus 'fps' and 'times'), DIR/overlay.mp4 (heat map over the frames, original sound) and "
+                    "DIR/summary.json. The three files replace an earlier set together.",
     )
     parser.add_argument("video", help="any video file ffmpeg reads (with or without sound)")
     parser.add_argument("--out", required=True, help="output folder")
@@ -107,7 +142,7 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16, help="windows per forward pass (default 16)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     parser.add_argument("--dtype", default="auto",
-                        help="auto (bf16 on GPUs and AMX CPUs, else fp32), float32, bfloat16, float16")
+                        help="auto (bf16 on GPUs and AMX CPUs, else fp32), float32, bfloat16, float16 (CUDA only)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network (pays off on GPUs)")
     parser.add_argument("--no-conv1-reuse", action="store_true",
@@ -116,45 +151,41 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
                         help="leave glibc malloc at its defaults (slower on the CPU; see tune_cpu_allocator)")
     parser.add_argument("--map-size", choices=("video", "model"), default="video",
                         help="resolution of the saved maps (default: the video's)")
-    parser.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4")
+    parser.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4 (an earlier one is removed)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
-    from stavis_lib.data.media import MediaError
+    from stavis_lib.data.media import probe_video
     from stavis_lib.inference import predict_video
+    from stavis_lib.output_set import OutputSet
 
-    try:
-        checkpoint = resolve_checkpoint(args.checkpoint, args.variant)
-    except CheckpointNotFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    _check_predict_options(args)
+    checkpoint = resolve_checkpoint(args.checkpoint, args.variant)
     video = Path(args.video)
-    if not video.is_file():
-        print(f"error: video {video} does not exist", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model = load_model(checkpoint, args.variant)
-    try:
-        prediction = predict_video(
-            video, model, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
-            progress=not args.quiet, overlay_path=None if args.no_overlay else out / "overlay.mp4",
-            maps_path=out / "maps.npz", map_size=args.map_size, keep_maps=False, threads=args.threads,
-            compile=args.compile, reuse_conv1=not args.no_conv1_reuse,
-            tune_allocator=not args.no_allocator_tuning,
-        )
-    except MediaError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    summary = prediction.summary()
-    summary.update(checkpoint=str(checkpoint), variant=model.config.variant, video=str(video),
-                   model_config=model.config.to_dict())
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    probe_video(video)  # a missing file, a folder or a non-video fails here, before any work
+    with OutputSet(args.out, PREDICT_OUTPUTS, option="--out", inputs=[video, checkpoint]) as outputs:
+        model = load_model(checkpoint, args.variant)
+        try:
+            prediction = predict_video(
+                video, model, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
+                progress=not args.quiet, overlay_path=None if args.no_overlay else outputs.path("overlay.mp4"),
+                maps_path=outputs.path("maps.npz"), map_size=args.map_size, keep_maps=False, threads=args.threads,
+                compile=args.compile, reuse_conv1=not args.no_conv1_reuse,
+                tune_allocator=not args.no_allocator_tuning,
+            )
+            summary = prediction.summary()
+            summary.update(checkpoint=str(checkpoint), variant=model.config.variant, video=str(video),
+                           model_config=model.config.to_dict(), maps_path=str(Path(args.out) / "maps.npz"),
+                           overlay_path=None if args.no_overlay else str(Path(args.out) / "overlay.mp4"))
+            outputs.path("summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        except OSError as exc:
+            raise UserError(f"--out {args.out}: cannot write the results ({os_error_message(exc)}); "
+                            "the previous results are kept") from exc
+        written = outputs.commit()
     print(f"{prediction.n_frames} frames at {prediction.fps:.3f} fps in {prediction.seconds:.1f} s "
           f"({prediction.frames_per_second:.1f} frames/s on {prediction.device}, {prediction.dtype})")
-    for name in ("maps.npz", "overlay.mp4", "summary.json"):
-        if (out / name).is_file():
-            print(f"  {out / name}")
+    for path in written:
+        print(f"  {path}")
     return 0
 
 

@@ -161,14 +161,19 @@ def load_truth(layout, db: str, entry, max_frames: int | None = None) -> VideoTr
 
 
 # =========================================================================== predictions
-def read_frames_resized(layout, db: str, video: str, n_frames: int, size: int) -> np.ndarray:
-    """(T,S,S,3) uint8 frames 1..n resized to S x S (PIL bilinear, aspect not kept: official ``Scale``)."""
+from stavis_lib.data.frames import OFFICIAL_INTERMEDIATE_SIZE, model_frame  # noqa: E402
+
+
+def read_frames_resized(layout, db: str, video: str, n_frames: int, size: int,
+                        intermediate: tuple[int, int] | None = OFFICIAL_INTERMEDIATE_SIZE) -> np.ndarray:
+    """(T,S,S,3) uint8 frames 1..n as the network sees them (``data.frames.model_frame``: the
+    official 320x240 bicubic step, then S x S bilinear, aspect not kept), as in training."""
     out = np.empty((n_frames, size, size, 3), np.uint8)
     for t in range(n_frames):
         path = layout.frame_path(db, video, t + 1)
         try:
             with Image.open(path) as im:
-                out[t] = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
+                out[t] = model_frame(im, size, intermediate)
         except (OSError, ValueError) as exc:
             raise ValueError(f"{path}: cannot read frame {t + 1} of {db}/{video}: {exc}") from exc
     return out

@@ -48,10 +48,12 @@ def _frames(n: int, h: int = 40, w: int = 52, seed: int = 0) -> np.ndarray:
 
 
 def _direct_maps(model, frames: np.ndarray) -> np.ndarray:
-    """Reference: every window built from the whole array at once, fp32, one forward per window."""
+    """Reference: every window built from the whole array at once, fp32, one forward per window;
+    frames resized as the official loader does (320x240 bicubic, then S x S bilinear)."""
     from PIL import Image
 
-    small = np.stack([np.array(Image.fromarray(f).resize((SIZE, SIZE), Image.BILINEAR)) for f in frames])
+    small = np.stack([np.array(Image.fromarray(f).resize((320, 240), Image.BICUBIC).resize((SIZE, SIZE), Image.BILINEAR))
+                      for f in frames])
     rows = window_indices(len(frames), LENGTH)
     out = []
     with torch.no_grad():
@@ -75,8 +77,9 @@ def test_one_map_per_frame_any_length(visual_model, n):
 
 def test_streaming_equals_direct_sliding_window(visual_model):
     frames = _frames(21, seed=3)
+    # the plain network path: the fast paths (conv1 reuse, BN folding) have their own tests
     pred = predict_video(frames, visual_model, fps=25.0, batch_size=4, dtype="float32", progress=False,
-                         channels_last=False)
+                         channels_last=False, reuse_conv1=False, fold_bn=False)
     np.testing.assert_allclose(pred.maps, _direct_maps(visual_model, frames), atol=2e-4)
 
 

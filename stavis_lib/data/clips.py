@@ -52,6 +52,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .audio import OFFICIAL_WINDOW, SOUNDNET_RATE, clip_audio
+from .frames import OFFICIAL_INTERMEDIATE_SIZE, model_frame
 from .layout import LayoutError, ReleaseLayout, VideoEntry
 
 __all__ = [
@@ -72,8 +73,6 @@ __all__ = [
 ACTIVITYNET_MEAN = (114.7748, 107.7354, 99.4750)
 """Official per-channel RGB means on the 0-255 scale (mean.py, ``--mean_dataset activitynet``)."""
 
-OFFICIAL_INTERMEDIATE_SIZE = (320, 240)
-"""The official loader first resizes every JPEG to 320×240 (W, H) with PIL's default filter."""
 
 
 # ---------------------------------------------------------------------------- tensors
@@ -135,17 +134,6 @@ def default_cache_dir(root: str | os.PathLike) -> Path:
     base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stavis"
     digest = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:12]
     return base / f"{Path(root).name or 'root'}-{digest}"
-
-
-def _resize_frame(img, size: int, intermediate: tuple[int, int] | None) -> np.ndarray:
-    from PIL import Image
-
-    img = img.convert("RGB")
-    if intermediate is not None and img.size != tuple(intermediate):
-        img = img.resize(tuple(intermediate), Image.BICUBIC)
-    if img.size != (size, size):
-        img = img.resize((size, size), Image.BILINEAR)
-    return np.asarray(img, dtype=np.uint8)
 
 
 def _fingerprint(*files: Path) -> str:
@@ -267,7 +255,7 @@ class FrameCache:
                         raise LayoutError(f"{src}: missing frame {i + 1} of {n_frames} ({db}/{video})")
                     try:
                         with Image.open(src) as im:
-                            return _resize_frame(im, S, self.intermediate_size)
+                            return model_frame(im, S, self.intermediate_size)
                     except OSError as exc:
                         raise LayoutError(f"{src}: unreadable frame ({exc})") from exc
 
@@ -280,9 +268,10 @@ class FrameCache:
         return self._load(path)
 
     def frames_from_video(self, path: str | os.PathLike, key: str | None = None) -> np.ndarray:
-        """``(T, S, S, 3)`` uint8 memmap of any video file (streamed through ffmpeg, one decode)."""
-        from PIL import Image
+        """``(T, S, S, 3)`` uint8 memmap of any video file (streamed through ffmpeg, one decode).
 
+        Every frame is decoded at full size and preprocessed by :func:`.frames.model_frame`.
+        """
         from .media import iter_frames, probe_video
 
         src = Path(path)
@@ -291,7 +280,9 @@ class FrameCache:
             from .media import MediaError
 
             raise MediaError(f"{src}: no such video file")
-        ident = key or hashlib.sha1(f"{src.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+        # "model_frame": frames cached before the shared preprocessing (ffmpeg's first step) differ
+        ident = key or hashlib.sha1(
+            f"{src.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|model_frame".encode()).hexdigest()[:16]
         out = self.frames_path("_videos", ident)
         if not self._valid(out, None):
             self._open.pop(out, None)
@@ -300,12 +291,10 @@ class FrameCache:
             raw = out.with_name(f".{out.name}.{os.getpid()}.raw")
             count = 0
             info = probe_video(src)
-            decode_size = self.intermediate_size or (S, S)
             try:
                 with open(raw, "wb") as fh:
-                    for frame in _progress(iter_frames(src, size=decode_size), self.progress, info.n_frames,
-                                           src.name):
-                        fh.write(_resize_frame(Image.fromarray(frame), S, None).tobytes())
+                    for frame in _progress(iter_frames(src), self.progress, info.n_frames, src.name):
+                        fh.write(model_frame(frame, S, self.intermediate_size).tobytes())
                         count += 1
 
                 def fill(arr: np.ndarray) -> None:
