@@ -196,7 +196,8 @@ def predict_maps(model: torch.nn.Module, frames: np.ndarray, wave: np.ndarray | 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pred = predict_video(frames, model, audio=audio, fps=fps, batch_size=batch_size, device=device,
-                             dtype=dtype, progress=False, map_size="model", normalize="minmax")
+                             dtype=dtype, progress=False, map_size="model", normalize="minmax",
+                             preprocessed=True)
     return np.asarray(pred.maps, dtype=np.float32)
 
 

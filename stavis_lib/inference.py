@@ -808,7 +808,7 @@ def predict_video(
     fold_bn: bool = True,
     tune_allocator: bool = True,
     intermediate_size: tuple[int, int] | None = OFFICIAL_INTERMEDIATE_SIZE,
-    preprocessed: bool | None = None,
+    preprocessed: bool = False,
 ) -> Prediction:
     """Predict one saliency map per frame of a video (STAViS test path, step-1 sliding window).
 
@@ -859,8 +859,9 @@ def predict_video(
         intermediate_size: the first resize step of ``data.frames.model_frame`` (official
             320x240 bicubic, as in training and evaluation); None resizes in one step.
         preprocessed: the frames are already at model size as ``model_frame`` gives them
-            (``evaluate.read_frames_resized``) and are used as they are. None: True exactly for
-            a frame array whose frames are ``sample_size`` x ``sample_size``.
+            (``evaluate.read_frames_resized``) and are used as they are; a frame array that is
+            not ``sample_size`` x ``sample_size`` is then an error. False (default): every
+            frame goes through ``model_frame``, whatever its size.
 
     Returns:
         ``Prediction`` with ``maps`` (T,H,W) float32 in [0,1] and facts about the run.
@@ -881,8 +882,9 @@ def predict_video(
     src = _open_source(source, audio, fps, uses_audio, messages)                      # step 1
     for message in messages:
         warnings.warn(message, stacklevel=2)
-    if preprocessed is None:
-        preprocessed = src.is_array and np.asarray(source).shape[1:3] == (size, size)
+    if preprocessed and not (src.is_array and np.asarray(source).shape[1:3] == (size, size)):
+        raise InputError(f"predict_video(preprocessed=True): expected a frame array of {size}x{size} "
+                         "frames (model_frame's output)")
 
     def preprocess(image: np.ndarray) -> np.ndarray:
         return image if preprocessed else model_frame(image, size, intermediate_size)

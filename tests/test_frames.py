@@ -54,10 +54,12 @@ def test_training_evaluation_and_prediction_see_the_same_tensors(tmp_path):
     model = build_model("visual", depth=10, width=8, sample_size=S, sample_duration=16).eval()
     kw = dict(fps=10.0, dtype="float32", progress=False, normalize="sigmoid", map_size="model", batch_size=4)
     full = predict_video(decoded, model, **kw)
-    small = predict_video(evaluation, model, **kw)  # already at model size: used as they are
+    small = predict_video(evaluation, model, preprocessed=True, **kw)  # already model_frame's output
     np.testing.assert_array_equal(full.maps, small.maps)
     resized_once = np.stack([np.asarray(Image.fromarray(f).resize((S, S), Image.BILINEAR)) for f in decoded])
-    assert not np.array_equal(predict_video(resized_once, model, **kw).maps, full.maps)
+    assert not np.array_equal(predict_video(resized_once, model, preprocessed=True, **kw).maps, full.maps)
+    with pytest.raises(ValueError, match="preprocessed=True"):
+        predict_video(decoded, model, preprocessed=True, **kw)  # full-size frames are not preprocessed
 
 
 def test_frame_cache_of_a_video_file_uses_model_frame(tmp_path):
