@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as `python benchmarks/x.py` without an installed package
     sys.path.insert(0, str(REPO))
 
-from stavis_lib.inference import cpu_flags, tune_cpu_allocator  # noqa: E402  (after the path set-up)
+from stavis_lib.runtime import cpu_flags, tune_cpu_allocator  # noqa: E402  (after the path set-up)
 
 DEFAULT_CACHE = REPO / ".cache" / "bench"
 

@@ -78,7 +78,7 @@ def bench_inference(model, frames: np.ndarray, mp4: Path, batches: list[int], de
 
 
 def bench_training(model_kwargs: dict, batch: int, steps: int, device, amp: torch.dtype | None, compile_: bool) -> list[str]:
-    from stavis_lib.inference import channels_last_input, make_autocast_safe, to_channels_last
+    from stavis_lib.runtime import channels_last_input, make_autocast_safe, to_channels_last
     from stavis_lib.losses import audiovisual_loss
     from stavis_lib.train import build_optimizer, preset
 

@@ -45,7 +45,8 @@ from stavis_lib.config import build_model
 from stavis_lib.data.audio import OFFICIAL_WINDOW, clip_audio
 from stavis_lib.data.clips import ACTIVITYNET_MEAN, normalize_clip, window_indices
 from stavis_lib.data.layout import ReleaseLayout
-from stavis_lib.inference import cpu_supports_bf16, predict_video
+from stavis_lib.inference import predict_video
+from stavis_lib.runtime import cpu_supports_bf16
 from stavis_lib.model.stem_cache import StemCache, forward_with_stem, stem_flops_per_clip
 
 DB = "Synthetic"
@@ -174,7 +175,7 @@ def precision_policies(model, frames: torch.Tensor, audio: torch.Tensor, batch: 
     assembling the stem is included) and the per-window CC / max |diff| of the sigmoid maps
     against the plain fp32 forward.
     """
-    from stavis_lib.inference import channels_last_input, make_autocast_safe, to_channels_last
+    from stavis_lib.runtime import channels_last_input, make_autocast_safe, to_channels_last
     from stavis_lib.model.fold import fold_batchnorm
 
     plain = to_channels_last(make_autocast_safe(model))

@@ -98,7 +98,7 @@ def _check_predict_options(args: argparse.Namespace) -> None:
     """One ``UserError`` naming the option for each value ``predict`` cannot use."""
     import torch
 
-    from stavis_lib.inference import resolve_autocast_dtype, resolve_device
+    from stavis_lib.runtime import resolve_autocast_dtype, resolve_device
 
     if args.batch_size < 1:
         raise UserError(f"--batch-size {args.batch_size}: must be at least 1")

@@ -55,7 +55,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from stavis_lib import metrics as M
+from stavis_lib.data.frames import OFFICIAL_INTERMEDIATE_SIZE, model_frame
 from stavis_lib.errors import UserError
+from stavis_lib.runtime import resolve_device
 
 __all__ = [
     "EvaluationResult", "VideoTruth", "evaluate_split", "audio_dependence", "predict_maps",
@@ -161,7 +163,6 @@ def load_truth(layout, db: str, entry, max_frames: int | None = None) -> VideoTr
 
 
 # =========================================================================== predictions
-from stavis_lib.data.frames import OFFICIAL_INTERMEDIATE_SIZE, model_frame  # noqa: E402
 
 
 def read_frames_resized(layout, db: str, video: str, n_frames: int, size: int,
@@ -451,13 +452,6 @@ def _as_splits(split: int | Sequence[int | None] | None) -> list[int | None]:
     if split is None or isinstance(split, int):
         return [split]
     return list(split)
-
-
-def _metric_device(device: str | None) -> torch.device:
-    """Metrics run where the model runs: ``device``, else CUDA when available, else the CPU."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _effective_splits(layout, db: str, split) -> list[int | None]:
@@ -794,7 +788,7 @@ def evaluate_split(root: str | Path, datasets: str | Sequence[str] = "Synthetic"
     """
     averaging_rule("", averaging)
     opts = _Options(postprocess=postprocess, sauc=sauc, seed=seed, centre_sigma=centre_sigma,
-                    human_sigma=human_sigma, device=_metric_device(device))
+                    human_sigma=human_sigma, device=resolve_device(device))
     out = Path(out_dir) if out_dir is not None else None
     if (save_jpg or save_npz) and pred_dir is None:
         if out is None:
@@ -830,7 +824,7 @@ def audio_dependence(root: str | Path, datasets: str | Sequence[str] = "Syntheti
     if model is None:
         raise ValueError("audio_dependence needs an audio-visual model")
     averaging_rule("", averaging)
-    opts = _Options(postprocess=postprocess, sauc=sauc, seed=seed, device=_metric_device(device))
+    opts = _Options(postprocess=postprocess, sauc=sauc, seed=seed, device=resolve_device(device))
     spec = _RunSpec(name, list(AUDIO_MODES), False, False, opts, max_videos, max_frames,
                     dict(batch_size=batch_size, device=device, dtype=dtype), progress=progress)
     frames = _run(root, datasets, split, model, spec)

@@ -60,7 +60,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from stavis_lib.inference import (
+from stavis_lib.runtime import (
     autocast,
     channels_last_input,
     make_autocast_safe,

@@ -134,11 +134,9 @@ class Tutorial:
 
     def __init__(self, smoke: bool, work_dir: str | Path | None = None, device: str = "auto", seed: int = 0,
                  soundnet_weights: str | None = None, threads: int | None = None, progress: bool = True) -> None:
-        import torch
+        from stavis_lib.runtime import resolve_device
 
-        if device in (None, "auto"):
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = str(device)
+        self.device = str(resolve_device(device))
         self.smoke = bool(smoke)
         self.sizes = notebook_sizes(self.smoke, self.device)
         self.work = Path(work_dir) if work_dir else default_work_dir(self.smoke)

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 import stavis_lib.inference as inference
+import stavis_lib.runtime as runtime
 from stavis_lib.config import build_model
-from stavis_lib.inference import predict_video, tune_cpu_allocator
+from stavis_lib.inference import predict_video
+from stavis_lib.runtime import tune_cpu_allocator
 
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
@@ -34,7 +36,7 @@ _REFAULTS = textwrap.dedent("""
         return after - before
     default = refaults()
     sys.path.insert(0, sys.argv[1])
-    from stavis_lib.inference import tune_cpu_allocator
+    from stavis_lib.runtime import tune_cpu_allocator
     applied = tune_cpu_allocator()
     refaults()  # the first block after tuning comes from the heap and is touched once
     print(default, applied, refaults())
@@ -57,7 +59,7 @@ def test_user_environment_settings_are_respected(monkeypatch):
     def no_libc(*args, **kwargs):
         raise AssertionError("mallopt must not be called when the user set MALLOC_* variables")
 
-    monkeypatch.setattr(inference.ctypes, "CDLL", no_libc)
+    monkeypatch.setattr(runtime.ctypes, "CDLL", no_libc)
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
     assert tune_cpu_allocator() is False
 
@@ -65,10 +67,10 @@ def test_user_environment_settings_are_respected(monkeypatch):
 def test_other_c_libraries_are_left_alone(monkeypatch):
     for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_TRIM_THRESHOLD_"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(inference.platform, "libc_ver", lambda: ("musl", "1.2"))
+    monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("musl", "1.2"))
     assert tune_cpu_allocator() is False
-    monkeypatch.setattr(inference.platform, "libc_ver", lambda: ("glibc", "2.36"))
-    monkeypatch.setattr(inference.ctypes, "CDLL", lambda name: (_ for _ in ()).throw(OSError(name)))
+    monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("glibc", "2.36"))
+    monkeypatch.setattr(runtime.ctypes, "CDLL", lambda name: (_ for _ in ()).throw(OSError(name)))
     assert tune_cpu_allocator() is False
 
 

@@ -19,8 +19,8 @@ from stavis_lib.inference import (
     jet_colormap,
     overlay_frame,
     predict_video,
-    resolve_autocast_dtype,
 )
+from stavis_lib.runtime import resolve_autocast_dtype
 
 SIZE, LENGTH = 32, 16
 
@@ -282,12 +282,12 @@ def test_compile_failure_falls_back_to_eager_with_a_warning(visual_model, monkey
 
 
 def test_auto_dtype_on_cpu_is_bf16_only_with_amx(monkeypatch):
-    import stavis_lib.inference as inference
+    import stavis_lib.runtime as runtime
 
     cpu = torch.device("cpu")
-    monkeypatch.setattr(inference, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
     assert resolve_autocast_dtype("auto", cpu) is None
     assert resolve_autocast_dtype("bfloat16", cpu) == torch.bfloat16
-    monkeypatch.setattr(inference, "cpu_flags", lambda: {"avx512_bf16", "amx_bf16", "amx_tile"})
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512_bf16", "amx_bf16", "amx_tile"})
     assert resolve_autocast_dtype("auto", cpu) == torch.bfloat16
     assert resolve_autocast_dtype("float32", cpu) is None
