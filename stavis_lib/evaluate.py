@@ -56,6 +56,7 @@ from PIL import Image
 
 from stavis_lib import metrics as M
 from stavis_lib.data.frames import OFFICIAL_INTERMEDIATE_SIZE, model_frame
+from stavis_lib.data.media import resample
 from stavis_lib.errors import UserError
 from stavis_lib.runtime import resolve_device
 
@@ -219,13 +220,6 @@ def _fit_length(wave: np.ndarray, n: int) -> np.ndarray:
         return np.zeros(n, np.float32)
     reps = int(math.ceil(n / len(wave)))
     return np.tile(wave, reps)[:n].astype(np.float32)
-
-
-def _resample_linear(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
-    if rate == target:
-        return wave
-    n = int(round(len(wave) * target / rate))
-    return np.interp(np.arange(n) * rate / target, np.arange(len(wave)), wave).astype(np.float32)
 
 
 def _read_audio(layout, db: str, video: str) -> tuple[np.ndarray | None, int]:
@@ -574,7 +568,7 @@ def _predict_conditions(layout, db: str, entry, truth: VideoTruth, net: torch.nn
             w = None
         else:
             ow, orate = _read_audio(layout, db, other[entry.name])
-            ow = np.zeros(1, np.float32) if ow is None else _resample_linear(ow, orate, rate)
+            ow = np.zeros(1, np.float32) if ow is None else resample(ow, orate, rate)
             n = len(wave) if wave is not None else int(round(truth.n_frames / truth.fps * rate))
             w = _fit_length(ow, n)
         out[name + AUDIO_MODES[mode]] = predict_maps(net, frames, w, rate, truth.fps, **kw)

@@ -250,14 +250,6 @@ def _finite_wave(wave: np.ndarray, what: str) -> np.ndarray:
     return w
 
 
-def _resample(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
-    if rate == target:
-        return wave.astype(np.float32, copy=False)
-    import torchaudio.functional as AF
-
-    return AF.resample(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)), rate, target).numpy()
-
-
 def _frame_array(source: Any) -> np.ndarray:
     """A (T,H,W,3) uint8 frame array, or :class:`InputError` saying what is wrong with it."""
     array = np.asarray(source)
@@ -312,7 +304,7 @@ def _open_source(source: str | Path | np.ndarray, audio: Any, fps: float | None,
             overlay_audio = str(audio)
         elif isinstance(audio, tuple):
             samples, rate = audio
-            wave = _resample(_finite_wave(samples, "predict_video: audio"), int(rate), SOUNDNET_RATE)
+            wave = media.resample(_finite_wave(samples, "predict_video: audio"), int(rate), SOUNDNET_RATE)
             overlay_audio = (wave, SOUNDNET_RATE)
         else:
             wave = _finite_wave(audio, "predict_video: audio")

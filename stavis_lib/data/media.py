@@ -400,6 +400,12 @@ def resample_stream(chunks: Iterable[np.ndarray], orig: int, new: int, block_siz
     return np.concatenate(out).astype(np.float32, copy=False) if out else np.zeros(0, np.float32)
 
 
+def resample(wave: np.ndarray, orig: int, new: int) -> np.ndarray:
+    """A whole mono signal from ``orig`` Hz to ``new`` Hz (float32; the sinc resampler of
+    :func:`resample_stream`, the one resampler of the library)."""
+    return resample_stream([np.asarray(wave, dtype=np.float32).reshape(-1)], int(orig), int(new))
+
+
 def load_audio(path: str | os.PathLike, sr: int = 22050) -> np.ndarray:
     """The soundtrack of a video (or audio file) as float32 mono at ``sr`` Hz on the SoundNet scale.
 
