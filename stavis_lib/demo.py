@@ -208,8 +208,9 @@ def _nss_plot(visual_frames, av_frames, video: str, fps: float, path: Path) -> P
 
 def _metrics_table(visual_result, av_table, split: int) -> list[dict[str, Any]]:
     """One row per method: models, audio conditions and reference lines (dataset Synthetic)."""
+    from stavis_lib.metrics import METRICS as cols
+
     rows: list[dict[str, Any]] = []
-    cols = ("cc", "nss", "auc_judd", "sauc", "sim", "kld")
     dsets = visual_result.datasets
     syn = dsets[dsets["dataset"] == "Synthetic"]
     order = [("visual-only", "visual-only (stage 1)")]
@@ -229,19 +230,6 @@ def _metrics_table(visual_result, av_table, split: int) -> list[dict[str, Any]]:
         if len(r):
             rows.append({"method": f"{method} [reference]", **{c: float(r.iloc[0][c]) for c in cols if c in r}})
     return rows
-
-
-def _markdown(rows: list[dict[str, Any]]) -> str:
-    cols = ["cc", "nss", "auc_judd", "sauc", "sim"]
-    names = {"cc": "CC ↑", "nss": "NSS ↑", "auc_judd": "AUC-J ↑", "sauc": "sAUC ↑", "sim": "SIM ↑"}
-    lines = ["| method | " + " | ".join(names[c] for c in cols) + " |", "|---|" + "---:|" * len(cols)]
-    for r in rows:
-        cells = []
-        for c in cols:
-            v = r.get(c)
-            cells.append("–" if v is None or v != v else f"{v:.3f}")
-        lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def _verdict(rows: list[dict[str, Any]]) -> tuple[bool, str]:
@@ -351,8 +339,10 @@ def run_demo(out: str | Path | None = None, config: DemoConfig | None = None, pr
     passed, verdict = _verdict(rows)
     import pandas as pd
 
+    from stavis_lib.metrics import PAPER_METRICS, markdown_table
+
     pd.DataFrame(rows).to_csv(report / "metrics.csv", index=False)
-    table_md = _markdown(rows)
+    table_md = markdown_table(pd.DataFrame(rows, columns=["method", *PAPER_METRICS]), labels=True)
     (report / "metrics.md").write_text(
         f"# Held-out synthetic videos (split {cfg.split})\n\n" + table_md + "\n" + verdict + "\n")
     shutil.copyfile(root / "visual" / "loss_curves.png", report / "loss_curves_visual.png")

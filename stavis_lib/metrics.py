@@ -61,10 +61,16 @@ SAUC_SPLITS = 100
 POST_SIGMA = 2.0
 POST_KERNEL = 13
 
-#: Names of the per-frame metrics, in the order of the paper's tables (plus KLD).
-METRICS = ("cc", "nss", "auc_judd", "sauc", "sim", "kld")
+#: Names of the per-frame metrics, in the order of the paper's tables (plus KLD). They are the
+#: keys of every score dict and the metric columns of every evaluation table.
+METRICS = ("cc", "nss", "auc_judd", "auc_shuffled", "sim", "kld")
+#: The metric columns of the paper's tables (Tables 1-4), in the paper's order.
+PAPER_METRICS = METRICS[:5]
 #: Metrics that need a fixation map (NaN on a frame without fixations).
-FIXATION_METRICS = ("nss", "auc_judd", "sauc")
+FIXATION_METRICS = ("nss", "auc_judd", "auc_shuffled")
+#: Display labels of the metrics in tables and figures (the arrow: which way is better).
+METRIC_LABELS = {"cc": "CC ↑", "nss": "NSS ↑", "auc_judd": "AUC-J ↑", "auc_shuffled": "sAUC ↑", "sim": "SIM ↑",
+                 "kld": "KLD ↓"}
 
 
 # --------------------------------------------------------------------------- input handling
@@ -610,11 +616,11 @@ def score_video(pred: ArrayLike, dense: ArrayLike, fix: ArrayLike, *, sauc: str 
     p, _ = _as_batch_torch(pred, "pred")
     out = {k: v.cpu().numpy() for k, v in batch_metrics(p, dense, fix, jitter=jitter, seed=seed).items()}
     if sauc is None:
-        out["sauc"] = np.full(len(p), np.nan)
+        out["auc_shuffled"] = np.full(len(p), np.nan)
     else:
         f_np, _ = _as_batch_np(fix, "fix")
         neg = shuffled_negatives(f_np) if negatives is None else negatives
-        out["sauc"] = np.atleast_1d(auc_shuffled(p.cpu().numpy(), f_np, neg, method=sauc, n_splits=n_splits, seed=seed))
+        out["auc_shuffled"] = np.atleast_1d(auc_shuffled(p.cpu().numpy(), f_np, neg, method=sauc, n_splits=n_splits, seed=seed))
     return {k: out[k] for k in METRICS}
 
 
@@ -640,3 +646,21 @@ def nan_aggregate(values: ArrayLike | Sequence[float]) -> MetricMean:
 def aggregate_scores(scores: dict[str, ArrayLike]) -> dict[str, MetricMean]:
     """:func:`nan_aggregate` for each metric of a ``{name: values}`` dict (e.g. from :func:`score_video`)."""
     return {k: nan_aggregate(v) for k, v in scores.items()}
+
+
+# --------------------------------------------------------------------------- tables
+def markdown_table(table, digits: int = 3, labels: bool = False) -> str:
+    """A GitHub markdown table of a pandas DataFrame: floats with ``digits`` decimals, NaN as
+    "–", numeric columns right-aligned. ``labels=True`` heads the metric columns with
+    :data:`METRIC_LABELS` (e.g. "sAUC ↑" for ``auc_shuffled``)."""
+    def fmt(v) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "–" if np.isnan(v) else f"{v:.{digits}f}"
+        return str(v)
+
+    cols = list(table.columns)
+    names = [METRIC_LABELS.get(c, c) if labels else c for c in cols]
+    head = "| " + " | ".join(str(c) for c in names) + " |"
+    rule = "|" + "|".join("---:" if table[c].dtype.kind in "biufc" else "---" for c in cols) + "|"
+    body = ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([head, rule, *body]) + "\n"

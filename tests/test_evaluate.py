@@ -15,6 +15,8 @@ from stavis_lib import evaluate as E
 from stavis_lib import metrics as M
 from stavis_lib.__main__ import main as cli
 from stavis_lib.errors import UserError
+from stavis_lib.evaluate.baselines import gaze_sigma
+from stavis_lib.evaluate.truth import load_gaze
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +96,10 @@ def test_summarize_rejects_an_unknown_rule():
 
 def test_markdown_table_format():
     df = pd.DataFrame({"method": ["a", "b"], "nss": [1.23456, float("nan")]})
-    md = E.markdown_table(df, digits=2)
+    md = M.markdown_table(df, digits=2)
     assert md.splitlines() == ["| method | nss |", "|---|---:|", "| a | 1.23 |", "| b | – |"]
+    df["auc_shuffled"] = [0.5, 0.25]
+    assert M.markdown_table(df, labels=True).splitlines()[:2] == ["| method | NSS ↑ | sAUC ↑ |", "|---|---:|---:|"]
 
 
 def test_centre_bias_map_shape_and_values():
@@ -157,8 +161,8 @@ def test_human_loo_scores_hand_case():
     g = np.exp(-((r - 10) ** 2 + (c - 10) ** 2) / (2 * sigma ** 2))
     assert out["nss"][0] == pytest.approx((1 - g.mean()) / g.std(ddof=1), rel=1e-5)
     assert out["auc_judd"][0] == pytest.approx(1.0, abs=1e-9)      # the peak is above every other pixel
-    assert out["sauc"][0] == pytest.approx(1.0)                     # peak vs the (0,0) negative
-    assert all(math.isnan(out[k][1]) for k in ("nss", "auc_judd", "sauc"))
+    assert out["auc_shuffled"][0] == pytest.approx(1.0)                     # peak vs the (0,0) negative
+    assert all(math.isnan(out[k][1]) for k in ("nss", "auc_judd", "auc_shuffled"))
     assert all(np.isnan(out[k]).all() for k in ("cc", "sim", "kld"))
 
 
@@ -312,9 +316,9 @@ def test_gaze_file_is_scaled_to_the_ground_truth_size(tmp_path):
     # gaze recorded at 200x100 (W x H) with sigma 6 px; the GT maps are 50x100 (H x W): half size
     write_gaze_npz(gaze_path(tmp_path, "D", "v"), np.array([[100.0, np.nan]]), np.array([[40.0, 10.0]]),
                    size=np.array([200, 100]), sigma=np.float64(6.0))
-    g = E._load_gaze(tmp_path, "D", "v", (50, 100))
+    g = load_gaze(tmp_path, "D", "v", (50, 100))
     assert g["x"][0, 0] == pytest.approx(50.0) and g["y"][0, 0] == pytest.approx(20.0) and np.isnan(g["x"][0, 1])
-    assert E._gaze_sigma(tmp_path, "D", 100, None, g) == pytest.approx(3.0)
-    assert E._gaze_sigma(tmp_path, "D", 100, 7.0, g) == 7.0          # an explicit sigma wins
-    assert E._gaze_sigma(tmp_path, "D", 100, None, None) == pytest.approx(5.0)   # 5 % of the width
-    assert E._load_gaze(tmp_path, "D", "absent", (50, 100)) is None
+    assert gaze_sigma(tmp_path, "D", 100, None, g) == pytest.approx(3.0)
+    assert gaze_sigma(tmp_path, "D", 100, 7.0, g) == 7.0          # an explicit sigma wins
+    assert gaze_sigma(tmp_path, "D", 100, None, None) == pytest.approx(5.0)   # 5 % of the width
+    assert load_gaze(tmp_path, "D", "absent", (50, 100)) is None

@@ -285,6 +285,6 @@ def test_score_video_keys_and_reproducibility():
     assert tuple(a) == M.METRICS and all(v.shape == (4,) for v in a.values())
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
-    np.testing.assert_allclose(a["sauc"], M.auc_shuffled(pred, fix, M.shuffled_negatives(fix)))
+    np.testing.assert_allclose(a["auc_shuffled"], M.auc_shuffled(pred, fix, M.shuffled_negatives(fix)))
     agg = M.aggregate_scores(a)
     assert set(agg) == set(M.METRICS) and agg["cc"].n_valid == 4

@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 from matplotlib import colormaps  # noqa: E402
 
 from stavis_lib import viz  # noqa: E402
+from stavis_lib.metrics import PAPER_METRICS  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -225,7 +226,7 @@ def test_paper_table1_matches_the_paper_text(shared_dir) -> None:
         pytest.skip(f"paper text not found at {paper}")
     rows = _paper_table1_from_text(paper.read_text(encoding="utf-8"))
     assert len(rows) == 13
-    ours = [[viz.PAPER_TABLE1[v][m] for m in viz.PAPER_METRICS] for v in viz.TABLE1_LABELS]
+    ours = [[viz.PAPER_TABLE1[v][m] for m in PAPER_METRICS] for v in viz.TABLE1_LABELS]
     np.testing.assert_allclose(ours, rows)
 
 
@@ -234,8 +235,8 @@ def test_table1_variants_match_the_model_registry() -> None:
     assert set(viz.TABLE1_LABELS) == set(config.VARIANTS)
 
 
-def test_ablation_table_paper_order_aliases_and_side_by_side() -> None:
-    results = {"L3mul_S3": {"cc": 0.6, "nss": 3.0, "sauc": 0.7, "video": "x"}, "visual": {"CC": 0.4, "nss": 2.0},
+def test_ablation_table_paper_order_and_side_by_side() -> None:
+    results = {"L3mul_S3": {"cc": 0.6, "nss": 3.0, "auc_shuffled": 0.7, "video": "x"}, "visual": {"cc": 0.4, "nss": 2.0},
                "centre bias": {"nss": 0.5}}
     df = viz.ablation_table(results)
     assert list(df.index) == ["Visual", "L3mul - S3av (proposed)", "centre bias"]
@@ -342,9 +343,9 @@ def test_browser_own_path_and_overlay_video(tmp_path) -> None:
 def test_overall_metrics_and_metrics_table() -> None:
     datasets = pd.DataFrame(
         [
-            {"method": "m", "dataset": "Synthetic", "cc": 0.1, "nss": 1.0, "auc_judd": 0.7, "sauc": 0.6, "sim": 0.3, "kld": 2.0},
-            {"method": "m", "dataset": "ALL", "cc": 0.2, "nss": 2.0, "auc_judd": 0.8, "sauc": 0.65, "sim": 0.4, "kld": 1.0},
-            {"method": "centre bias", "dataset": "Synthetic", "cc": 0.3, "nss": 0.5, "auc_judd": 0.6, "sauc": 0.5, "sim": 0.2, "kld": 3.0},
+            {"method": "m", "dataset": "Synthetic", "cc": 0.1, "nss": 1.0, "auc_judd": 0.7, "auc_shuffled": 0.6, "sim": 0.3, "kld": 2.0},
+            {"method": "m", "dataset": "ALL", "cc": 0.2, "nss": 2.0, "auc_judd": 0.8, "auc_shuffled": 0.65, "sim": 0.4, "kld": 1.0},
+            {"method": "centre bias", "dataset": "Synthetic", "cc": 0.3, "nss": 0.5, "auc_judd": 0.6, "auc_shuffled": 0.5, "sim": 0.2, "kld": 3.0},
         ]
     )
     assert viz.overall_metrics(datasets, "m")["nss"] == pytest.approx(2.0)  # the ALL row wins

@@ -279,20 +279,19 @@ membership.head(12)
 
 The DIEM project's raw gaze files (one file per participant, one row per frame with both eyes'
 positions and event codes) convert to the same fixation and dense maps. The data is licensed
-CC BY-NC-SA (non-commercial), so it is not shipped with this repository: this section runs only
-when a copy is found (`$STAVIS_SHARED/data/diem_gaze/…` or `../shared/data/diem_gaze/…` next to
-the repository) and is skipped otherwise. The video itself is not available, so the maps are shown
-on their own; the leave-one-viewer-out NSS measures how consistent the viewers are.
+CC BY-NC-SA (non-commercial), so it is not shipped with this repository: set `DIEM_GAZE` below to
+the folder of one video's gaze files from your own copy to run this section; it is skipped otherwise.
+The video itself is not needed: the maps are shown on their own, and the leave-one-viewer-out NSS
+measures how consistent the viewers are.
 """),
     code("""
-shared = viz.find_shared_data()
-diem_dirs = sorted((shared / "diem_gaze").glob("*")) if shared is not None else []
-if not diem_dirs:
-    print("No DIEM gaze data found: skipping this section (see the text above).")
+DIEM_GAZE = None   # the folder of one DIEM video's per-participant gaze files
+if DIEM_GAZE is None:
+    print("No DIEM gaze folder given: skipping this section (see the text above).")
 else:
     from stavis_lib.data.diem import import_diem
 
-    gaze_dir = diem_dirs[0]
+    gaze_dir = Path(DIEM_GAZE)
     n_diem = 90 if SMOKE else 600
     diem = import_diem(gaze_dir, tut.work / "diem", n_frames=n_diem, progress=False)
     print(f"{diem.video}: {diem.n_frames} frames of {diem.width}x{diem.height}, {diem.n_viewers} viewers, "

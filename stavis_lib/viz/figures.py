@@ -1,0 +1,270 @@
+"""Static figures of the notebooks: saliency rows (the paper's Figs. 4-5), the DSAM attention
+maps M^m (eq. 2), the sound-source localization maps L^j (eqs. 3-5), NSS over time, training
+curves, the audio window and the synthetic viewers' gaze."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stavis_lib.evaluate.reports import draw_nss_curves
+from stavis_lib.viz.overlay import as_frame, as_map, draw_fixations, overlay_heatmap, to_numpy
+
+__all__ = ["plot_saliency_rows", "plot_dsam_attention", "plot_localization_maps", "plot_nss_over_time",
+           "plot_training_curves", "plot_audio_window", "plot_gaze_and_sound"]
+
+
+def _subplots(nrows: int, ncols: int, cell: tuple[float, float] = (2.4, 2.4), **kw: Any):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(cell[0] * ncols, cell[1] * nrows), squeeze=False, **kw
+    )
+    return fig, axes
+
+
+def plot_saliency_rows(
+    frames: Any,
+    rows: Mapping[str, Any],
+    fixations: Any | None = None,
+    frame_indices: Sequence[int] | None = None,
+    alpha: float = 0.6,
+    cmap: str = "jet",
+    labels: Sequence[str] | None = None,
+):
+    """The layout of the paper's Figs. 4-5: one column per frame; first row the frames (with
+    fixation dots when given), then one row per named map sequence overlaid on the frames.
+
+    ``frames`` (T,H,W,3); each value of ``rows`` (T,h,w); ``fixations`` (T,h,w) bool;
+    ``labels`` the column titles (default "frame i")."""
+    fr = to_numpy(frames)
+    t = fr.shape[0]
+    idx = list(frame_indices) if frame_indices is not None else list(np.linspace(0, t - 1, min(t, 5)).astype(int))
+    fig, axes = _subplots(1 + len(rows), len(idx))
+    fixa = None if fixations is None else to_numpy(fixations)
+    radius = max(2, int(round(fr.shape[1] / 90)))
+    for c, i in enumerate(idx):
+        img = fr[i] if fixa is None else draw_fixations(fr[i], fixa[i], color=(255, 40, 40), radius=radius)
+        axes[0, c].imshow(as_frame(img))
+        axes[0, c].set_title(labels[c] if labels is not None else f"frame {i}", fontsize=9)
+        for r, (name, maps) in enumerate(rows.items(), start=1):
+            axes[r, c].imshow(overlay_heatmap(fr[i], to_numpy(maps)[i], alpha=alpha, cmap=cmap))
+            if c == 0:
+                axes[r, c].set_ylabel(name, fontsize=9)
+    axes[0, 0].set_ylabel("frame + fixations" if fixa is not None else "frame", fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_dsam_attention(
+    frame: Any,
+    attention: Sequence[Any],
+    saliency: Any | None = None,
+    alpha: float = 0.6,
+    title: str | None = None,
+):
+    """The DSAM attention maps M^m (eq. 2) of the four levels on one clip.
+
+    Top row: the spatial-softmax maps at their native resolutions h_m x w_m (each sums to 1;
+    the colour bar shows the probability mass per cell); bottom row: the same maps upsampled
+    and overlaid on the clip's frame. With ``saliency`` the final map is drawn in a fifth
+    column."""
+    f = as_frame(frame)
+    maps = [as_map(a) for a in attention]
+    ncols = len(maps) + (saliency is not None)
+    fig, axes = _subplots(2, ncols, cell=(2.5, 2.5))
+    for m, a in enumerate(maps):
+        im = axes[0, m].imshow(a, cmap="viridis", interpolation="nearest")
+        axes[0, m].set_title(f"M^{m + 1}  ({a.shape[0]}x{a.shape[1]})", fontsize=9)
+        fig.colorbar(im, ax=axes[0, m], fraction=0.046, pad=0.04)
+        axes[1, m].imshow(overlay_heatmap(f, a, alpha=alpha))
+        axes[1, m].set_title(f"level {m + 1} on the frame", fontsize=9)
+    if saliency is not None:
+        axes[0, -1].imshow(f)
+        axes[0, -1].set_title("input frame", fontsize=9)
+        axes[1, -1].imshow(overlay_heatmap(f, saliency, alpha=alpha))
+        axes[1, -1].set_title("final map S", fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_localization_maps(
+    frame: Any, localization: Any, n_maps: int = 8, alpha: float = 0.6, title: str | None = None
+):
+    """The sound-source localization maps L^j (eqs. 3-5) of one clip: the frame, the mean over
+    the j maps, then the first ``n_maps`` maps, each overlaid on the frame.
+
+    ``localization`` is (K,h,w), (1,K,h,w) or (h,w)."""
+    f = as_frame(frame)
+    loc = to_numpy(localization).astype(np.float32)
+    while loc.ndim > 3 and loc.shape[0] == 1:
+        loc = loc[0]
+    if loc.ndim == 2:
+        loc = loc[None]
+    if loc.ndim != 3:
+        raise ValueError(f"localization maps must be (K,h,w), got shape {loc.shape}")
+    k = min(n_maps, loc.shape[0])
+    fig, axes = _subplots(1, k + 2, cell=(2.2, 2.2))
+    axes[0, 0].imshow(f)
+    axes[0, 0].set_title("frame", fontsize=9)
+    axes[0, 1].imshow(overlay_heatmap(f, loc.mean(axis=0), alpha=alpha))
+    axes[0, 1].set_title(f"mean of {loc.shape[0]} maps", fontsize=9)
+    for j in range(k):
+        axes[0, j + 2].imshow(overlay_heatmap(f, loc[j], alpha=alpha))
+        axes[0, j + 2].set_title(f"L^{j + 1}", fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_nss_over_time(
+    curves: Mapping[str, Any],
+    fps: float | None = None,
+    ax: Any | None = None,
+    cursor: int | None = None,
+    title: str | None = "NSS over time",
+):
+    """NSS per frame (eq. 10 as a metric) for several models, as in the paper's Figs. 4-5.
+
+    ``curves`` maps a label to a (T,) array (NaN where a frame has no fixation: drawn as a
+    gap). The x axis is seconds when ``fps`` is given, else frames. ``cursor`` draws a vertical
+    line at that frame. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8.5, 2.6))
+    else:
+        fig = ax.figure
+    draw_nss_curves(ax, {k: to_numpy(v) for k, v in curves.items()}, fps, title)
+    if cursor is not None:
+        x = cursor / fps if fps else cursor
+        ax.axvline(x, color="k", lw=1.2, ls="--")
+    fig.tight_layout()
+    return fig
+
+
+def plot_training_curves(log: Any, x: str | None = None, title: str | None = None):
+    """Loss / CC / NSS curves from a training log (a pandas DataFrame, a CSV path or a list of
+    dicts). Columns are grouped by the quantity they contain ("loss", "cc", "nss"); train and
+    validation columns of the same quantity share a panel. ``x`` defaults to the first of
+    "step", "epoch", "iteration" present."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    if isinstance(log, (str, Path)):
+        df = pd.read_csv(log)
+    elif isinstance(log, pd.DataFrame):
+        df = log
+    else:
+        df = pd.DataFrame(list(log))
+    if x is None:
+        x = next((c for c in ("step", "epoch", "iteration") if c in df.columns), None)
+    xs = df[x] if x is not None else pd.Series(np.arange(len(df)))
+    groups: dict[str, list[str]] = {"loss": [], "cc": [], "nss": []}
+    for c in df.columns:
+        if c == x or not pd.api.types.is_numeric_dtype(df[c]):
+            continue
+        tokens = str(c).lower().replace("/", "_").replace("-", "_").split("_")
+        for g in groups:
+            if g in tokens:
+                groups[g].append(c)
+                break
+    panels = [(g, cols) for g, cols in groups.items() if cols]
+    if not panels:
+        raise ValueError(f"no loss/cc/nss columns in the training log (columns: {list(df.columns)})")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.0), squeeze=False)
+    for ax, (g, cols) in zip(axes[0], panels):
+        for c in cols:
+            y = df[c]
+            ok = y.notna()
+            ax.plot(xs[ok], y[ok], marker="o" if ok.sum() < 30 else None, ms=3, label=str(c))
+        ax.set_title(g.upper() if g != "loss" else "loss", fontsize=10)
+        ax.set_xlabel(x or "row")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_audio_window(
+    window: Any, rate: int, title: str | None = None, n_fft: int = 512, max_freq: float = 4000.0, dynamic_range: float = 70.0
+):
+    """The Hann-weighted, centred audio excerpt of one clip (§3.2) and its spectrogram (up to
+    ``max_freq`` Hz, ``dynamic_range`` dB below the peak)."""
+    import matplotlib.pyplot as plt
+
+    w = to_numpy(window).astype(np.float64).ravel()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
+    t = np.arange(len(w)) / rate
+    axes[0].plot(t, w, lw=0.6)
+    nz = np.nonzero(w)[0]
+    if len(nz):
+        env = np.abs(w[nz]).max() * np.hanning(nz[-1] - nz[0] + 1)
+        axes[0].plot(t[nz[0] : nz[-1] + 1], env, color="tab:red", lw=1, label="Hann envelope (scaled)")
+        axes[0].legend(fontsize=8)
+    axes[0].set_xlabel("time (s)")
+    axes[0].set_ylabel("amplitude (SoundNet scale)")
+    axes[0].set_title("audio window", fontsize=10)
+    with np.errstate(divide="ignore"):  # the zero padding has no energy: -inf dB, drawn blank
+        spec, _f, _t, im = axes[1].specgram(w, NFFT=n_fft, Fs=rate, noverlap=n_fft // 2, cmap="magma")
+    finite = spec[spec > 0]
+    if finite.size:
+        top = 10 * np.log10(finite.max())
+        im.set_clim(top - dynamic_range, top)
+    axes[1].set_ylim(0, min(rate / 2, max_freq))
+    axes[1].set_xlabel("time (s)")
+    axes[1].set_ylabel("frequency (Hz)")
+    axes[1].set_title("spectrogram", fontsize=10)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gaze_and_sound(frames: Any, gaze: Mapping[str, Any], indices: Sequence[int]):
+    """Simulated viewers' gaze (one dot per viewer) on a few frames of a synthetic video, and a
+    timeline of which object class sounds (the bursts) with the frames marked."""
+    import matplotlib.pyplot as plt
+
+    fr = to_numpy(frames)
+    gx, gy = to_numpy(gaze["x"]), to_numpy(gaze["y"])
+    fig = plt.figure(figsize=(2.6 * len(indices), 4.6))
+    grid = fig.add_gridspec(2, len(indices), height_ratios=[2.2, 1])
+    for c, t in enumerate(indices):
+        ax = fig.add_subplot(grid[0, c])
+        pts = np.stack([gx[:, t], gy[:, t]], axis=1)
+        ax.imshow(draw_fixations(fr[t], points=pts, color=(255, 255, 255), radius=2))
+        ax.set_title(f"frame {t}: {int(np.isfinite(gx[:, t]).sum())} fixating", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax = fig.add_subplot(grid[1, :])
+    fps = float(np.asarray(gaze.get("fps", 25.0)))
+    sounding = np.asarray(gaze.get("sounding_class", gaze.get("sounding", np.full(fr.shape[0], -1))))
+    names = [str(n) for n in np.asarray(gaze.get("class_names", []))]
+    t = np.arange(len(sounding)) / fps
+    ax.step(t, sounding, where="post", color="tab:red", lw=1.5)
+    ax.set_yticks(range(-1, len(names)))
+    ax.set_yticklabels(["(silence)"] + names, fontsize=8)
+    for i in indices:
+        ax.axvline(i / fps, color="k", ls="--", lw=0.8)
+    ax.set_xlabel("time (s)")
+    ax.set_title("which object class sounds", fontsize=10)
+    fig.tight_layout()
+    return fig
+
