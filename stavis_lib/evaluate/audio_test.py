@@ -4,7 +4,7 @@ gets the next one's sound in name order), and the differences."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -15,6 +15,7 @@ from stavis_lib.metrics import markdown_table
 from stavis_lib.runtime import resolve_device
 
 __all__ = ["audio_dependence"]
+
 
 def audio_dependence(root: str | Path, datasets: str | Sequence[str] = "Synthetic",
                      split: int | Sequence[int | None] | None = 1, model: Any = None, *,
@@ -27,8 +28,9 @@ def audio_dependence(root: str | Path, datasets: str | Sequence[str] = "Syntheti
 
     Returns a DataFrame with one row per dataset (and ``ALL``) and condition — "true",
     "silence", "other", "silence - true", "other - true" — and the metric columns (per-video
-    means averaged over the splits by ``averaging``, :func:`averaging_rule`). A model that ignores the sound has deltas of ~0. Writes
-    ``audio_dependence.csv`` / ``.md`` (and the per-frame scores) to ``out_dir`` when given.
+    means averaged over the splits by ``averaging``, :func:`averaging_rule`). A model that ignores
+    the sound has deltas of ~0. Writes ``audio_dependence.csv`` / ``.md`` (and the per-frame
+    scores) to ``out_dir`` when given.
     """
     if model is None:
         raise ValueError("audio_dependence needs an audio-visual model")

@@ -17,6 +17,7 @@ from stavis_lib.metrics import markdown_table
 
 __all__ = ["main", "build_parser", "check_inputs"]
 
+
 def _load_model(path_template: str | None, splits: Sequence[int | None]):
     """``split -> network`` from a checkpoint path (``{split}`` replaced), every file checked now."""
     if path_template is None:

@@ -62,6 +62,7 @@ class EvaluationResult:
 
 
 def metric_cols(df: pd.DataFrame) -> list[str]:
+    """The :data:`stavis_lib.metrics.METRICS` columns of a table, in that order."""
     return [m for m in M.METRICS if m in df.columns]
 
 

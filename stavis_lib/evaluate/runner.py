@@ -12,14 +12,15 @@ import pandas as pd
 import torch
 
 from stavis_lib.evaluate.baselines import CENTRE, MEAN_GT, centre_bias_map, gaze_sigma, mean_gt_map
-from stavis_lib.evaluate.reports import EvaluationResult, averaging_rule, summarize, write_nss_plots, \
-    save_predictions, write_tables
-from stavis_lib.evaluate.scoring import AUDIO_MODES, Options, other_audio_assignment, predict_conditions, \
-    score_methods
+from stavis_lib.evaluate.reports import (EvaluationResult, averaging_rule, save_predictions, summarize,
+                                         write_nss_plots, write_tables)
+from stavis_lib.evaluate.scoring import (AUDIO_MODES, Options, other_audio_assignment, predict_conditions,
+                                         score_methods)
 from stavis_lib.evaluate.truth import load_gaze, load_truth, resize_bilinear
 from stavis_lib.runtime import resolve_device
 
 __all__ = ["evaluate_split", "RunSpec", "run_splits"]
+
 
 def _as_splits(split: int | Sequence[int | None] | None) -> list[int | None]:
     if split is None or isinstance(split, int):

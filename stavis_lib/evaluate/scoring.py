@@ -27,6 +27,7 @@ from stavis_lib.evaluate.truth import VideoTruth, resize_bilinear
 __all__ = ["AUDIO_MODES", "Options", "read_frames_resized", "predict_maps", "other_audio_assignment",
            "predict_conditions", "score_methods"]
 
+
 @dataclass
 class Options:
     """How every video of a run is scored: post-processing, sAUC method ("exact", "mit" or None),

@@ -25,8 +25,8 @@ from stavis_lib.viz.figures import (plot_audio_window, plot_dsam_attention, plot
 from stavis_lib.viz.overlay import (colorize, draw_fixations, figure_png, fixation_points, hstack_images,
                                     label_image, normalize_map, overlay_heatmap, png_bytes, resize_frame, resize_map,
                                     to_numpy)
-from stavis_lib.viz.paper import PAPER_TABLE1, TABLE1_LABELS, ablation_table, paper_table1, plot_ablation, \
-    table1_side_by_side
+from stavis_lib.viz.paper import (PAPER_TABLE1, TABLE1_LABELS, ablation_table, paper_table1, plot_ablation,
+                                  table1_side_by_side)
 from stavis_lib.viz.tables import layout_summary, metrics_table, overall_metrics
 
 __all__ = [
