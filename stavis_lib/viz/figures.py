@@ -25,6 +25,17 @@ def _subplots(nrows: int, ncols: int, cell: tuple[float, float] = (2.4, 2.4), **
     return fig, axes
 
 
+def _finish_image_grid(fig: Any, axes: Any, title: str | None = None):
+    """Hide the ticks of every panel of an image grid, add the title, lay the figure out."""
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_saliency_rows(
     frames: Any,
     rows: Mapping[str, Any],
@@ -54,11 +65,7 @@ def plot_saliency_rows(
             if c == 0:
                 axes[r, c].set_ylabel(name, fontsize=9)
     axes[0, 0].set_ylabel("frame + fixations" if fixa is not None else "frame", fontsize=9)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.tight_layout()
-    return fig
+    return _finish_image_grid(fig, axes)
 
 
 def plot_dsam_attention(
@@ -89,13 +96,7 @@ def plot_dsam_attention(
         axes[0, -1].set_title("input frame", fontsize=9)
         axes[1, -1].imshow(overlay_heatmap(f, saliency, alpha=alpha))
         axes[1, -1].set_title("final map S", fontsize=9)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish_image_grid(fig, axes, title)
 
 
 def plot_localization_maps(
@@ -122,13 +123,7 @@ def plot_localization_maps(
     for j in range(k):
         axes[0, j + 2].imshow(overlay_heatmap(f, loc[j], alpha=alpha))
         axes[0, j + 2].set_title(f"L^{j + 1}", fontsize=9)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return _finish_image_grid(fig, axes, title)
 
 
 def plot_nss_over_time(
