@@ -12,14 +12,9 @@ import torch.nn.functional as F
 from stavis_lib.config import build_model
 from stavis_lib.data.clips import normalize_clip, window_indices
 from stavis_lib.data.media import probe_video, read_frames, write_video
-from stavis_lib.inference import (
-    MapsWriter,
-    Prediction,
-    _WindowPlan,
-    jet_colormap,
-    overlay_frame,
-    predict_video,
-)
+from stavis_lib.inference import Prediction, predict_video
+from stavis_lib.inference.windows import WindowPlan
+from stavis_lib.inference.writers import MapsWriter, jet_colormap, overlay_frame
 from stavis_lib.runtime import resolve_autocast_dtype
 
 SIZE, LENGTH = 32, 16
@@ -86,7 +81,7 @@ def test_streaming_equals_direct_sliding_window(visual_model):
 @pytest.mark.parametrize("n_true,n_hint", [(40, 10), (40, 90), (7, 30), (33, 33)])
 def test_window_plan_rows_match_final_length_whatever_the_hint(n_true, n_hint):
     """Rows used before the stream ends must equal window_indices(n_true) (wrong probe counts)."""
-    plan = _WindowPlan(n_hint, LENGTH)
+    plan = WindowPlan(n_hint, LENGTH)
     expected = window_indices(n_true, LENGTH)
     used = {}
     for decoded in range(1, n_true + 1):
@@ -264,14 +259,14 @@ def test_compiled_predict_equals_eager(visual_model):
 
 
 def test_compile_failure_falls_back_to_eager_with_a_warning(visual_model, monkeypatch):
-    import stavis_lib.inference as inference
+    import stavis_lib.inference.fast as fast
 
     def broken_compile(module, **kwargs):
         def run(*args):
             raise RuntimeError("no C++ compiler found\nmore details")
         return run
 
-    monkeypatch.setattr(inference.torch, "compile", broken_compile)
+    monkeypatch.setattr(fast.torch, "compile", broken_compile)
     frames = _frames(10, seed=6)
     kw = dict(fps=25.0, batch_size=4, dtype="float32", progress=False, normalize="sigmoid")
     want = predict_video(frames, visual_model, **kw)
