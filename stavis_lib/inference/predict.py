@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from stavis_lib.data.frames import OFFICIAL_INTERMEDIATE_SIZE
-from stavis_lib.inference.fast import FastPaths, prepare_network
+from stavis_lib.inference.fast import FastPaths, PreparedNetwork, prepare_network
 from stavis_lib.inference.source import InputError, Source, open_source
 from stavis_lib.inference.windows import MapStream, WindowPlan, WindowRunner
 from stavis_lib.inference.writers import MapsWriter, write_outputs
@@ -98,16 +98,10 @@ class Prediction:
 
 
 def predict_video(
-    source: str | Path | np.ndarray,
-    model: torch.nn.Module,
-    audio: str | Path | np.ndarray | tuple[np.ndarray, int] | None = None,
-    fps: float | None = None,
-    batch_size: int = 16,
-    device: str | torch.device | None = None,
-    dtype: str | torch.dtype | None = "auto",
-    progress: bool = True,
-    overlay_path: str | Path | None = None,
-    maps_path: str | Path | None = None,
+    source: str | Path | np.ndarray, model: torch.nn.Module,
+    audio: str | Path | np.ndarray | tuple[np.ndarray, int] | None = None, fps: float | None = None,
+    batch_size: int = 16, device: str | torch.device | None = None, dtype: str | torch.dtype | None = "auto",
+    progress: bool = True, overlay_path: str | Path | None = None, maps_path: str | Path | None = None,
     *,
     map_size: str | tuple[int, int] = "video", normalize: str = "minmax", keep_maps: bool = True,
     threads: int | None = None, audio_window: int | None = None, overlay_alpha: float = 0.6,
@@ -121,13 +115,14 @@ def predict_video(
         source: a video file (any format ffmpeg reads) or frames (T,H,W,3) uint8 RGB.
         model: a ``Stavis`` network (``build_model`` / ``load_checkpoint``); run in eval mode
             (its mode is restored afterwards).
-        audio: soundtrack override: a file, a wave at 22.05 kHz on the SoundNet scale
-            (int16/128), or ``(wave, rate)``. Default: the video's own sound; silence (with a
+        audio: soundtrack override: a file, a wave at 22.05 kHz on the SoundNet scale (16-bit
+            samples / 128), or ``(wave, rate)``. Default: the video's own sound; silence (with a
             warning) when it has none or when ``source`` is an array. NaN/infinite samples are
             an error (:class:`InputError`).
         fps: nominal frame rate (default: probed; 25 for arrays). Frames of a file keep their
             own timestamps (variable frame rate); ``1/fps`` is the audio each frame covers.
-        batch_size: windows per forward pass. device: "cpu", "cuda", ... (default: CUDA when available).
+        batch_size: windows per forward pass.
+        device: "cpu", "cuda", ... (default: CUDA when available).
         dtype: autocast dtype: "auto" (CUDA: bf16 where supported, else fp16; CPU: bf16 only
             with AMX-BF16, else fp32: ``runtime.resolve_autocast_dtype``), "float32", "bfloat16"
             or "float16" (CUDA).
@@ -180,18 +175,8 @@ def predict_video(
                                  replay=src.reopen() if replay else None)
     finally:
         model.train(was_training)
-    assert stream.video_size is not None and stream.out_size is not None
-    return Prediction(
-        maps=np.stack(kept) if kept is not None else None, fps=src.fps, n_frames=stream.decoded,
-        map_size=stream.out_size, video_size=stream.video_size, seconds=time.perf_counter() - start,
-        device=str(dev), dtype="float32" if ac_dtype is None else str(ac_dtype).replace("torch.", ""),
-        batch_size=batch_size, has_audio=uses_audio and src.wave is not None, source=src.name,
-        overlay_path=str(overlay_path) if overlay_path is not None else None,
-        maps_path=str(maps_path) if maps_path is not None else None, warnings=src.messages,
-        peak_buffered_frames=stream.peak, peak_full_frames=stream.peak_full, compiled=network.compiled,
-        reuse_conv1=network.stem is not None, allocator_tuned=allocator_tuned,
-        times=np.asarray(runner.times, dtype=np.float64), duration=stream.end_time,
-    )
+    return _prediction(stream, network, kept, time.perf_counter() - start, allocator_tuned=allocator_tuned,
+                       overlay_path=overlay_path, maps_path=maps_path)
 
 
 def _check_arguments(batch_size: int, normalize: str) -> None:
@@ -230,6 +215,24 @@ def _preprocessor(size: int, intermediate_size: tuple[int, int] | None,
     from stavis_lib.data.frames import model_frame
 
     return functools.partial(model_frame, size=size, intermediate=intermediate_size)
+
+
+def _prediction(stream: MapStream, network: PreparedNetwork, kept: list[np.ndarray] | None, seconds: float, *,
+                allocator_tuned: bool, overlay_path: str | Path | None, maps_path: str | Path | None) -> Prediction:
+    """The :class:`Prediction` of a finished ``stream`` (the kept maps stacked, when kept)."""
+    src, runner = stream.src, stream.runner
+    assert stream.video_size is not None and stream.out_size is not None
+    return Prediction(
+        maps=np.stack(kept) if kept is not None else None, fps=src.fps, n_frames=stream.decoded,
+        map_size=stream.out_size, video_size=stream.video_size, seconds=seconds, device=str(network.device),
+        dtype="float32" if network.dtype is None else str(network.dtype).replace("torch.", ""),
+        batch_size=runner.batch_size, has_audio=runner.window is not None and src.wave is not None,
+        source=src.name, overlay_path=str(overlay_path) if overlay_path is not None else None,
+        maps_path=str(maps_path) if maps_path is not None else None, warnings=src.messages,
+        peak_buffered_frames=stream.peak, peak_full_frames=stream.peak_full, compiled=network.compiled,
+        reuse_conv1=network.stem is not None, allocator_tuned=allocator_tuned,
+        times=np.asarray(runner.times, dtype=np.float64), duration=stream.end_time,
+    )
 
 
 def _replays_overlay(src: Source, overlay_path: str | Path | None, frames_held: int) -> bool:
