@@ -156,8 +156,7 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     from stavis_lib.data.media import probe_video
-    from stavis_lib.inference import predict_video
-    from stavis_lib.output_set import OutputSet
+    from stavis_lib.inference import OutputSet, predict_video
 
     _check_predict_options(args)
     checkpoint = resolve_checkpoint(args.checkpoint, args.variant)

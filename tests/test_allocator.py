@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import stavis_lib.inference as inference
+import stavis_lib
+import stavis_lib.inference.predict as predict
 import stavis_lib.runtime as runtime
 from stavis_lib.config import build_model
 from stavis_lib.inference import predict_video
@@ -46,7 +47,7 @@ _REFAULTS = textwrap.dedent("""
 @pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's; other C libraries are left alone")
 def test_tuned_allocator_reuses_freed_pages():
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    repo = str(Path(inference.__file__).resolve().parents[1])
+    repo = str(Path(stavis_lib.__file__).resolve().parents[1])
     out = subprocess.run([sys.executable, "-c", _REFAULTS, repo], capture_output=True, text=True, env=env,
                          check=True, timeout=120).stdout.split()
     default, applied, tuned = int(out[0]), out[1], int(out[2])
@@ -76,7 +77,7 @@ def test_other_c_libraries_are_left_alone(monkeypatch):
 
 def test_predict_video_tunes_the_allocator_on_the_cpu_unless_told_not_to(monkeypatch):
     calls = []
-    monkeypatch.setattr(inference, "tune_cpu_allocator", lambda: calls.append(1) or True)
+    monkeypatch.setattr(predict, "tune_cpu_allocator", lambda: calls.append(1) or True)
     model = build_model("visual", depth=10, width=8, sample_size=32, sample_duration=16).eval()
     frames = np.random.default_rng(0).integers(0, 256, size=(18, 40, 52, 3), dtype=np.uint8)
     kw = dict(fps=25.0, progress=False, device="cpu")

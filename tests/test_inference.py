@@ -2,6 +2,7 @@
 real clips with and without sound, overlay/maps files, bounded buffers, bf16 close to fp32."""
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -12,14 +13,9 @@ import torch.nn.functional as F
 from stavis_lib.config import build_model
 from stavis_lib.data.clips import normalize_clip, window_indices
 from stavis_lib.data.media import probe_video, read_frames, write_video
-from stavis_lib.inference import (
-    MapsWriter,
-    Prediction,
-    _WindowPlan,
-    jet_colormap,
-    overlay_frame,
-    predict_video,
-)
+from stavis_lib.inference import Prediction, predict_video
+from stavis_lib.inference.windows import WindowPlan
+from stavis_lib.inference.writers import MapsWriter, jet_colormap, overlay_frame
 from stavis_lib.runtime import resolve_autocast_dtype
 
 SIZE, LENGTH = 32, 16
@@ -41,6 +37,39 @@ def visual_model():
         if isinstance(module, torch.nn.Conv2d) and module.weight.abs().max() < 0.01:
             torch.nn.init.normal_(module.weight, 0.0, 0.3)
     return model
+
+
+@pytest.fixture(scope="module")
+def structured_av_model(av_model):
+    """``av_model`` with maps that have structure but do not saturate: sigmoid probabilities
+    spread over (0, 1) and follow the picture (heads from N(0, 0.03), BatchNorm statistics set)."""
+    return _calibrated(copy.deepcopy(av_model), head_std=0.03)
+
+
+def _moving_blob(n: int, h: int = 40, w: int = 52, seed: int = 0) -> np.ndarray:
+    """A bright blob crossing a colour gradient (with mild noise): every window sees a different clip."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    frames = []
+    for t in range(n):
+        blob = 200 * np.exp(-((y - (8 + 1.3 * t) % h) ** 2 + (x - (6 + 2.1 * t) % w) ** 2) / 30.0)
+        picture = np.stack([40 + 2 * x, 60 + 3 * y, 90 + x + y], axis=-1) + blob[..., None] * [1.0, 0.8, 0.3]
+        frames.append(np.clip(picture + rng.normal(0, 8, (h, w, 3)), 0, 255).astype(np.uint8))
+    return np.stack(frames)
+
+
+def _frame_cc(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each frame's map in ``a`` with the same frame's map in ``b``."""
+    a = a.reshape(len(a), -1) - a.reshape(len(a), -1).mean(axis=1, keepdims=True)
+    b = b.reshape(len(b), -1) - b.reshape(len(b), -1).mean(axis=1, keepdims=True)
+    return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+
+
+def _assert_structured(maps: np.ndarray, tolerance: float) -> None:
+    """The reference maps vary within a frame and from one frame to the next by several times
+    ``tolerance`` (mean absolute difference), so maps one frame off, or flat ones, fail it."""
+    assert maps.std(axis=(1, 2)).min() > 4 * tolerance
+    assert np.abs(np.diff(maps, axis=0)).mean(axis=(1, 2)).mean() > 4 * tolerance
 
 
 def _frames(n: int, h: int = 40, w: int = 52, seed: int = 0) -> np.ndarray:
@@ -86,7 +115,7 @@ def test_streaming_equals_direct_sliding_window(visual_model):
 @pytest.mark.parametrize("n_true,n_hint", [(40, 10), (40, 90), (7, 30), (33, 33)])
 def test_window_plan_rows_match_final_length_whatever_the_hint(n_true, n_hint):
     """Rows used before the stream ends must equal window_indices(n_true) (wrong probe counts)."""
-    plan = _WindowPlan(n_hint, LENGTH)
+    plan = WindowPlan(n_hint, LENGTH)
     expected = window_indices(n_true, LENGTH)
     used = {}
     for decoded in range(1, n_true + 1):
@@ -115,16 +144,20 @@ def test_buffers_stay_bounded_on_longer_videos():
     assert long.peak_buffered_frames <= 2 + 2 * length + 1
 
 
-def test_bf16_autocast_close_to_fp32(av_model):
-    """bf16 autocast (incl. the L3 bilinear op, which autocast does not cover) stays close to fp32."""
-    frames = _frames(6, seed=5)
-    wave = np.random.default_rng(1).normal(0, 30, 22050).astype(np.float32)
-    kw = dict(audio=wave, fps=25.0, progress=False, normalize="sigmoid", map_size="model")
-    fp32 = predict_video(frames, av_model, dtype="float32", **kw)
-    bf16 = predict_video(frames, av_model, dtype="bfloat16", **kw)
-    assert bf16.dtype == "bfloat16" and fp32.dtype == "float32"
+def test_bf16_autocast_close_to_fp32(structured_av_model):
+    """bf16 autocast (incl. the L3 bilinear op, which autocast does not cover) with the default fast
+    paths stays close to the plain fp32 path, on maps that change from frame to frame by far more
+    than the tolerance (a window off by one frame, or a lost part of the network, fails)."""
+    frames = _moving_blob(19)
+    wave = np.random.default_rng(2).normal(0, 40, 22050).astype(np.float32)
+    kw = dict(audio=wave, fps=25.0, batch_size=4, progress=False, normalize="sigmoid", map_size="model")
+    fp32 = predict_video(frames, structured_av_model, dtype="float32", reuse_conv1=False, fold_bn=False, **kw)
+    bf16 = predict_video(frames, structured_av_model, dtype="bfloat16", **kw)
+    assert bf16.dtype == "bfloat16" and fp32.dtype == "float32" and bf16.reuse_conv1
+    _assert_structured(fp32.maps, tolerance=0.005)
     diff = np.abs(fp32.maps - bf16.maps)
-    assert diff.max() < 0.02 and diff.mean() < 0.005
+    assert diff.mean() < 0.005 and diff.max() < 0.15
+    assert _frame_cc(bf16.maps, fp32.maps).min() > 0.99
 
 
 def test_audio_changes_the_audiovisual_maps(av_model):
@@ -204,23 +237,30 @@ def test_bad_inputs_raise_clear_errors(visual_model, tmp_path):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_conv1_reuse_gives_the_same_maps(av_model, dtype):
+def test_conv1_reuse_gives_the_same_maps(structured_av_model, dtype):
     """conv1 computed once per frame (temporal taps) == conv1 per window, for every frame."""
-    frames = _frames(19, seed=7)
+    frames = _moving_blob(19, seed=7)
     wave = np.random.default_rng(2).normal(0, 40, 22050).astype(np.float32)
     kw = dict(audio=wave, fps=25.0, batch_size=4, dtype=dtype, progress=False, normalize="sigmoid",
               map_size="model")
-    plain = predict_video(frames, av_model, reuse_conv1=False, fold_bn=False, **kw)
-    reused = predict_video(frames, av_model, reuse_conv1=True, fold_bn=False, **kw)
+    plain = predict_video(frames, structured_av_model, reuse_conv1=False, fold_bn=False, **kw)
+    reused = predict_video(frames, structured_av_model, reuse_conv1=True, fold_bn=False, **kw)
     assert reused.reuse_conv1 and not plain.reuse_conv1
-    tol = 1e-5 if dtype == "float32" else 2e-2
-    np.testing.assert_allclose(reused.maps, plain.maps, atol=tol)
+    _assert_structured(plain.maps, tolerance=0.005)
+    diff = np.abs(reused.maps - plain.maps)
+    if dtype == "float32":  # float summation order only
+        assert diff.max() < 3e-5
+    else:                   # two bf16 paths, each rounding its own way
+        assert diff.mean() < 0.005 and diff.max() < 0.15
+        assert _frame_cc(reused.maps, plain.maps).min() > 0.99
     assert reused.peak_buffered_frames <= 4 + 2 * LENGTH + 1
 
 
-def _calibrated(model):
+def _calibrated(model, head_std: float = 0.3):
     """The model with non-trivial BatchNorm statistics and affine parameters (a folding test
-    against the default mean 0 / var 1 / gamma 1 / beta 0 would barely change any weight)."""
+    against the default mean 0 / var 1 / gamma 1 / beta 0 would barely change any weight) and
+    head convolutions drawn from N(0, head_std) instead of the official N(0, 0.001), whose maps
+    are nearly flat."""
     gen = torch.Generator().manual_seed(5)
     with torch.no_grad():
         for module in model.modules():
@@ -231,13 +271,11 @@ def _calibrated(model):
                 module.weight.copy_(torch.rand(n, generator=gen) + 0.5)
                 module.bias.copy_(torch.randn(n, generator=gen) * 0.2)
             elif isinstance(module, torch.nn.Conv2d) and module.weight.abs().max() < 0.01:
-                torch.nn.init.normal_(module.weight, 0.0, 0.3, generator=gen)  # heads: maps with structure
+                torch.nn.init.normal_(module.weight, 0.0, head_std, generator=gen)  # heads: maps with structure
     return model
 
 
 def test_folded_batchnorm_gives_the_same_maps_and_leaves_the_model_alone(av_model):
-    import copy
-
     model = _calibrated(copy.deepcopy(av_model))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     frames = _frames(19, seed=8)
@@ -264,14 +302,14 @@ def test_compiled_predict_equals_eager(visual_model):
 
 
 def test_compile_failure_falls_back_to_eager_with_a_warning(visual_model, monkeypatch):
-    import stavis_lib.inference as inference
+    import stavis_lib.inference.fast as fast
 
     def broken_compile(module, **kwargs):
         def run(*args):
             raise RuntimeError("no C++ compiler found\nmore details")
         return run
 
-    monkeypatch.setattr(inference.torch, "compile", broken_compile)
+    monkeypatch.setattr(fast.torch, "compile", broken_compile)
     frames = _frames(10, seed=6)
     kw = dict(fps=25.0, batch_size=4, dtype="float32", progress=False, normalize="sigmoid")
     want = predict_video(frames, visual_model, **kw)

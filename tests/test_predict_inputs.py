@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-import stavis_lib.inference as inference
+import stavis_lib.inference.predict as predict
+import stavis_lib.inference.windows as windows
 from stavis_lib.config import build_model
 from stavis_lib.data import media
 from stavis_lib.data.audio import clip_audio
 from stavis_lib.errors import UserError
-from stavis_lib.inference import predict_video, window_audio
+from stavis_lib.inference import predict_video
+from stavis_lib.inference.windows import window_audio
 
 SIZE, LENGTH = 32, 16
 W, H = 64, 48
@@ -59,13 +61,13 @@ def test_variable_frame_rate_video_maps_audio_and_overlay_on_real_times(av_model
     video = tmp_path / "vfr.mkv"
     times = _vfr_clip(video)
     calls = []
-    real = inference.window_audio
+    real = windows.window_audio
 
     def spy(wave, rate, fps, t_first, t_last, window):
         calls.append((t_first, t_last))
         return real(wave, rate, fps, t_first, t_last, window)
 
-    monkeypatch.setattr(inference, "window_audio", spy)
+    monkeypatch.setattr(windows, "window_audio", spy)
     pred = predict_video(video, av_model, batch_size=4, dtype="float32", progress=False,
                          overlay_path=tmp_path / "o.mp4", maps_path=tmp_path / "m.npz")
     assert pred.n_frames == 12 and pred.maps.shape == (12, H, W)  # one map per decoded frame
@@ -116,7 +118,7 @@ def test_large_frames_are_decoded_again_for_the_overlay_instead_of_held(av_model
     _vfr_clip(video)
     kw = dict(batch_size=4, dtype="float32", progress=False)
     held = predict_video(video, av_model, overlay_path=tmp_path / "held.mp4", **kw)
-    monkeypatch.setattr(inference, "HELD_FRAMES_BUDGET", 0)
+    monkeypatch.setattr(predict, "HELD_FRAMES_BUDGET", 0)
     replayed = predict_video(video, av_model, overlay_path=tmp_path / "replayed.mp4", **kw)
     np.testing.assert_array_equal(replayed.maps, held.maps)
     np.testing.assert_array_equal(media.read_frames(tmp_path / "replayed.mp4"), media.read_frames(tmp_path / "held.mp4"))
@@ -124,7 +126,7 @@ def test_large_frames_are_decoded_again_for_the_overlay_instead_of_held(av_model
 
 
 def test_overlay_frame_in_row_blocks_equals_the_formula():
-    from stavis_lib.inference import jet_colormap, overlay_frame
+    from stavis_lib.inference.writers import jet_colormap, overlay_frame
 
     rng = np.random.default_rng(3)
     frame = rng.integers(0, 256, (700, 530, 3), dtype=np.uint8)   # more rows than one block

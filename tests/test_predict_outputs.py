@@ -158,7 +158,7 @@ def test_a_second_run_into_a_locked_folder_is_refused(material, tmp_path, capsys
 
 
 def test_a_full_disk_keeps_the_old_set(material, tmp_path, capsys, monkeypatch):
-    import stavis_lib.inference as inference
+    import stavis_lib.inference.writers as writers
 
     checkpoint, a, b = material
     out = tmp_path / "out"
@@ -168,7 +168,7 @@ def test_a_full_disk_keeps_the_old_set(material, tmp_path, capsys, monkeypatch):
     def full_disk(self, saliency):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
 
-    monkeypatch.setattr(inference.MapsWriter, "add", full_disk)
+    monkeypatch.setattr(writers.MapsWriter, "add", full_disk)
     assert _predict(b, out, checkpoint) == 2
     err = _one_error_line(capsys)
     assert "--out" in err and "No space left on device" in err and "previous results are kept" in err
@@ -182,12 +182,12 @@ def test_a_read_only_output_folder_is_one_line(material, tmp_path, capsys, monke
     parent.mkdir()
     parent.chmod(0o555)
     if os.geteuid() == 0:  # root ignores permission bits: make the folder refuse as a read-only one would
-        import stavis_lib.output_set as output_set
+        import stavis_lib.inference.writers as writers
 
         def refuse(*args, **kwargs):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(parent))
 
-        monkeypatch.setattr(output_set.tempfile, "mkdtemp", refuse)
+        monkeypatch.setattr(writers.tempfile, "mkdtemp", refuse)
     try:
         assert _predict(a, parent / "out", checkpoint) == 2
         err = _one_error_line(capsys)
