@@ -122,7 +122,7 @@ def _check_predict_options(args: argparse.Namespace) -> None:
 def predict_main(argv: Sequence[str] | None = None) -> int:
     """``python -m stavis_lib predict VIDEO --out DIR``: maps.npz, overlay.mp4, summary.json.
 
-    The three files are replaced as a unit (``stavis_lib.output_set``): a failed or
+    The three files are replaced as a unit (``stavis_lib.inference.writers.OutputSet``): a failed or
     interrupted run leaves the previous set as it was, a second run into the same folder is
     refused while the first runs, and no output may be the input file. Bad input raises
     ``UserError`` (one line naming the file or option; the dispatcher exits with status 2).

@@ -117,7 +117,7 @@ def test_png_bytes_round_trip() -> None:
 
 
 def test_torch_tensors_are_accepted() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
     m = torch.tensor([[[[0.0, 2.0], [4.0, 8.0]]]], dtype=torch.bfloat16, requires_grad=True)
     np.testing.assert_allclose(viz.normalize_map(m), [[0.0, 0.25], [0.5, 1.0]])
 
@@ -231,7 +231,7 @@ def test_paper_table1_matches_the_paper_text(shared_dir) -> None:
 
 
 def test_table1_variants_match_the_model_registry() -> None:
-    config = pytest.importorskip("stavis_lib.config")
+    import stavis_lib.config as config
     assert set(viz.TABLE1_LABELS) == set(config.VARIANTS)
 
 
@@ -293,7 +293,7 @@ def test_render_panels_one_panel_per_layer() -> None:
 
 
 def test_browser_frame_layers_and_status(tmp_path) -> None:
-    pytest.importorskip("ipywidgets")
+    import ipywidgets  # noqa: F401  (a requirement: missing is a failure)
     calls = []
 
     def source():
@@ -320,8 +320,8 @@ def test_browser_frame_layers_and_status(tmp_path) -> None:
 
 
 def test_browser_own_path_and_overlay_video(tmp_path) -> None:
-    pytest.importorskip("ipywidgets")
-    media = pytest.importorskip("stavis_lib.data.media")
+    import ipywidgets  # noqa: F401  (a requirement: missing is a failure)
+    import stavis_lib.data.media as media
     b = viz.SaliencyBrowser({"clip": _video}, loader=lambda p: _video(8, name=p), work_dir=tmp_path)
     assert b.load_path(str(tmp_path / "missing.mp4")) is None
     assert "no such file" in b.message.value
