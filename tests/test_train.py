@@ -87,7 +87,7 @@ def test_two_steps_decrease_the_loss_on_a_fixed_batch(tmp_path):
     batch = torch.utils.data.default_collate([data[0]] * 4)
     result.model.train()
     with torch.no_grad():
-        after, _ = visual_loss(result.model(batch["frames"]), batch["dense"], batch["fix"], 0, 1)
+        after, _ = visual_loss(result.model(batch["frames"]), batch["dense"], batch["fix"], 1, 1)  # 1-based epoch
     assert result.losses[1] < result.losses[0]
     assert float(after) < result.losses[0]
 
