@@ -91,15 +91,18 @@ def load_model(path: Path, variant: str | None = None):
         raise checkpoints.CheckpointError(f"{path}: expected a dict of tensors, found {type(state).__name__}")
     from stavis_lib.config import build_model
 
+    arch = str(state.get("arch", ""))  # official files say "resnet-50"; build that depth
+    depth = {"depth": int(arch.split("-")[1])} if arch.startswith("resnet-") and arch[7:].isdigit() else {}
     try:
-        model = build_model(variant or "L3mul_S3")
+        model = build_model(variant or "L3mul_S3", **depth)
     except (KeyError, ValueError) as exc:
         raise UserError(f"--variant {variant!r}: {exc}") from exc
     weights = state.get("state_dict", state)
     try:
         report = checkpoints.import_official_stavis(model, state)
-    except ValueError as exc:  # a shape or arch mismatch, naming the key
-        raise checkpoints.CheckpointError(" ".join(str(exc).split())) from exc
+    except ValueError as exc:  # a shape mismatch, naming the key
+        message = " ".join(str(exc).split()).replace("<state dict>: ", "")
+        raise checkpoints.CheckpointError(f"{path}: {message}") from exc
     checkpoints.check_official_import(report, model, weights if isinstance(weights, dict) else {}, str(path))
     return model
 

@@ -716,20 +716,21 @@ class HeldOutClips(Dataset):
         return self.clips[self.indices[index]]
 
 
-def build_datasets(data_config: Any, cfg: TrainConfig, model_config: Any,
-                   val_data: Any = None) -> tuple[Dataset, Dataset | None, ValidationPlan]:
+def build_datasets(data_config: Any, cfg: TrainConfig, model_config: Any, val_data: Any = None,
+                   plan: ValidationPlan | None = None) -> tuple[Dataset, Dataset | None, ValidationPlan]:
     """Training clips (``data.clips.TrainClips`` of the ``train`` lists, minus the held-out
     videos), the validation windows and the ``ValidationPlan`` (see ``plan_validation``).
 
     ``data_config``: a ``DataConfig`` or a ready ``Dataset`` (items: dicts with frames,
-    audio, dense, fix). ``val_data``: a ``Dataset``, a ``DataConfig`` or None.
+    audio, dense, fix). ``val_data``: a ``Dataset``, a ``DataConfig`` or None. ``plan``: an
+    already made ``plan_validation(data_config, cfg, val_data)``.
     """
     from stavis_lib.data import clips
 
     if not isinstance(data_config, Dataset) and int(data_config.sample_size) != int(model_config.sample_size):
         raise TrainConfigError(f"DataConfig.sample_size={data_config.sample_size} differs from the model's "
                                f"sample_size={model_config.sample_size}")
-    plan = plan_validation(data_config, cfg, val_data)
+    plan = plan if plan is not None else plan_validation(data_config, cfg, val_data)
     if isinstance(data_config, Dataset):
         train_set: Dataset = data_config
     else:
@@ -1269,7 +1270,7 @@ def _setup(model_or_config: Any, data_config: Any, val_data: Any, cfg: TrainConf
         out.mkdir(parents=True, exist_ok=True)
     _barrier(ctx)
 
-    train_set, val_set, plan = build_datasets(data_config, cfg, base.config, val_data)
+    plan = plan_validation(data_config, cfg, val_data)  # configuration errors before any slow step
     resume_from = _resume_path(cfg, out)
     state: dict[str, Any] | None = None
     init_report: dict[str, Any] = {}
@@ -1283,6 +1284,7 @@ def _setup(model_or_config: Any, data_config: Any, val_data: Any, cfg: TrainConf
         log(f"resuming from {resume_from} (epoch {state['epoch']} done)")
     else:
         init_report = _initialise(base, stage, cfg, log)
+    train_set, val_set, plan = build_datasets(data_config, cfg, base.config, val_data, plan)
 
     device = ctx.device
     ac_dtype = _train_autocast(cfg.amp, device)
@@ -1680,7 +1682,7 @@ def run(args: argparse.Namespace) -> int:
     split = None if args.split == 0 else args.split
     data_config = DataConfig(root=args.data_root, datasets=tuple(args.datasets.split(",")), split=split,
                              sample_size=args.sample_size, sample_duration=args.sample_duration,
-                             cache_dir=args.cache_dir)
+                             cache_dir=args.cache_dir, progress=not args.no_progress)
     result = train(model_config, data_config, cfg, args.out)
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"out_dir": str(result.out_dir), "best_checkpoint": str(result.best_checkpoint),

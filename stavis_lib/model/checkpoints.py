@@ -505,30 +505,42 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300]
 
 
+def _fuseav_untrained(state: Mapping[str, Any]) -> bool:
+    """True when the file's ``fuseav`` (the S3 fusion conv) still has its initial bias -6
+    everywhere: the official visual-only run never trains it (nor ``fusion3``)."""
+    from stavis_lib.model.fusion import FUSION_BIAS_INIT
+
+    bias = [v for k, v in state.items() if k.endswith("fuseav.bias") and isinstance(v, Tensor)]
+    return bool(bias) and bool(torch.all(bias[0] == FUSION_BIAS_INIT))
+
+
 def official_variant_hint(state: Mapping[str, Any]) -> str | None:
-    """Which ``--variant`` an official-layout state dict fits: "L3mul_S3" when it holds the
-    audio branch and fusion (``soundnet8``, ``fusion3``, ``fuseav``), "visual" when it holds
-    only the visual path (``score_dsn``, ``fuse``), None when it is not an official STAViS file."""
-    keys = [k.replace("module.", "", 1) if k.startswith("module.") else k for k in state]
+    """Which ``--variant`` an official-layout state dict fits, or None when it is not an
+    official STAViS file. Visual-only and audio-visual official files have the same keys (the
+    official class always holds soundnet8, fusion3 and fuseav); a file whose ``fuseav`` bias is
+    still the initial -6 comes from a visual-only run: "visual"; else "L3mul_S3"."""
+    keys = [k[len("module."):] if k.startswith("module.") else k for k in state]
     if not any(k.startswith("score_dsn.") for k in keys):
         return None
-    if all(any(k.startswith(p) for k in keys) for p in ("soundnet8.", "fusion3.", "fuseav.")):
-        return "L3mul_S3"
-    return "visual"
+    complete = all(any(k.startswith(p) for k in keys) for p in ("soundnet8.", "fusion3.", "fuseav."))
+    return "L3mul_S3" if complete and not _fuseav_untrained(state) else "visual"
 
 
 def check_official_import(report: "ImportReport", model: Stavis, state: Mapping[str, Any], path: str) -> None:
-    """Refuse an official import that left a part of ``model`` unloaded (``CheckpointError``
-    naming the file, the missing parts and the ``--variant`` that would fit)."""
-    missing = report.missing
-    if report.loaded and not missing:
+    """Refuse an official import that left a part of ``model`` unloaded, or filled the audio
+    parts from a visual-only file where they were never trained (``CheckpointError`` naming the
+    file, the parts and the ``--variant`` that fits)."""
+    parts = sorted({k.split(".", 1)[0] for k in report.missing})
+    why = "missing"
+    if report.loaded and not parts and model.config.uses_audio and _fuseav_untrained(state):
+        parts, why = ["audio", "fusion", "localization"], "untrained in this visual-only file (fuseav bias -6)"
+    if report.loaded and not parts:
         return
-    parts = sorted({k.split(".", 1)[0] for k in missing}) or ["all"]
     fits = official_variant_hint(state)
     hint = (f"; it fits --variant {fits}" if fits and fits != model.config.variant
             else "" if fits else "; it is not an official STAViS checkpoint")
-    raise CheckpointError(f"{path}: {len(report.loaded)} tensors loaded into variant {model.config.variant!r}, "
-                          f"missing parts {parts}{hint}")
+    raise CheckpointError(f"{path}: {len(report.loaded)} tensors loaded into variant {model.config.variant!r}; "
+                          f"parts {parts or ['all']} {why}{hint}")
 
 
 def transfer_weights(
