@@ -92,7 +92,7 @@ def load_model(path: Path, variant: str | None = None):
     from stavis_lib.config import build_model
 
     arch = str(state.get("arch", ""))  # official files say "resnet-50"; build that depth
-    depth = {"depth": int(arch.split("-")[1])} if arch.startswith("resnet-") and arch[7:].isdigit() else {}
+    depth = {"depth": int(arch[len("resnet-"):])} if arch.startswith("resnet-") and arch[7:].isdigit() else {}
     try:
         model = build_model(variant or "L3mul_S3", **depth)
     except (KeyError, ValueError) as exc:
