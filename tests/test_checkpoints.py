@@ -216,3 +216,78 @@ def test_transfer_visual_to_audiovisual_and_autodetect(tmp_path, reference_dir):
     sound = tmp_path / "soundnet8.pth"
     torch.save(_fake_state(manifest["keys"]), sound)
     assert len(import_weights(av, sound).loaded) == 49
+
+
+# ---------------------------------------------------------------- refusing unusable files
+
+
+OFFICIAL_GEOMETRY = dict(depth=10, width=64, sample_size=32, sample_duration=8)
+
+
+def _one_line_user_error(exc_info, *needles: str) -> str:
+    from stavis_lib.errors import UserError
+
+    message = str(exc_info.value)
+    assert isinstance(exc_info.value, UserError)
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message, (needle, message)
+    return message
+
+
+def test_load_model_refuses_a_visual_only_official_file_as_audiovisual(tmp_path):
+    from stavis_lib.__main__ import load_model
+    from stavis_lib.errors import UserError
+
+    visual = build_model("visual", **OFFICIAL_GEOMETRY)
+    path = tmp_path / "visual_save_60.pth"
+    export_official_stavis(visual, path)
+    with pytest.raises(UserError) as info:
+        load_model(path, "L3mul_S3")
+    message = _one_line_user_error(info, str(path), "audio", "localization", "--variant visual")
+    assert "'fusion'" in message  # fuseav (the S3 fusion conv) is absent too
+    # the variant the message proposes does load, with every tensor
+    model = load_model(path, "visual")
+    torch.testing.assert_close(model.state_dict()["dsam.0.saliency_conv.weight"],
+                               visual.state_dict()["dsam.0.saliency_conv.weight"])
+
+
+def test_load_model_refuses_a_file_of_unrelated_tensors(tmp_path):
+    from stavis_lib.__main__ import load_model
+    from stavis_lib.errors import UserError
+
+    path = tmp_path / "foo.pt"
+    torch.save({"foo": torch.zeros(3)}, path)
+    with pytest.raises(UserError) as info:
+        load_model(path, "L3mul_S3")
+    _one_line_user_error(info, str(path), "0 tensors loaded", "not an official STAViS checkpoint")
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "text"])
+def test_corrupt_checkpoints_give_one_line_errors_naming_the_file(tmp_path, damage):
+    from stavis_lib.__main__ import load_model
+    from stavis_lib.errors import UserError
+
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, build_model("visual", **TINY), epoch=1)
+    path = tmp_path / f"{damage}.pt"
+    data = good.read_bytes()
+    path.write_bytes({"empty": b"", "truncated": data[: len(data) // 2], "text": b"hello"}[damage])
+    for loader in (load_checkpoint, load_model):
+        with pytest.raises(UserError) as info:
+            loader(path)
+        _one_line_user_error(info, str(path))
+
+
+def test_project_checkpoint_missing_a_part_is_refused(tmp_path):
+    from stavis_lib.errors import UserError
+
+    model = build_model("L3mul_S3", **TINY)
+    path = tmp_path / "no_audio.pt"
+    save_checkpoint(path, model)
+    obj = torch.load(path, weights_only=True)
+    obj["state_dict"] = {k: v for k, v in obj["state_dict"].items() if not k.startswith("audio.")}
+    torch.save(obj, path)
+    with pytest.raises(UserError) as info:
+        load_checkpoint(path)
+    _one_line_user_error(info, str(path), "'audio'", "L3mul_S3")

@@ -6,7 +6,16 @@ import math
 import pytest
 import torch
 
-from stavis_lib.losses import LossWeights, audiovisual_loss, saliency_loss, side_weight, visual_loss
+from stavis_lib.losses import (
+    LossWeights,
+    audiovisual_loss,
+    cc_metric,
+    ce_loss,
+    nss_metric,
+    saliency_loss,
+    side_weight,
+    visual_loss,
+)
 from stavis_lib.model import StavisOutput
 
 
@@ -29,13 +38,62 @@ def test_perfect_prediction_hand_values():
     dense, fix = _two_level_case()
     logits = _logit(dense)  # P == Y_den exactly
     loss, parts = saliency_loss(logits, dense, fix)
-    ce = -(0.2 * math.log(0.2) + 0.8 * math.log(0.8))  # binary entropy of 0.2 (same for 0.8)
+    ce = 16 * -(0.2 * math.log(0.2) + 0.8 * math.log(0.8))  # 16 pixels x binary entropy of 0.2 (= of 0.8)
     # P has mean 0.5 and (population) std 0.3; both fixations sit on 0.8 -> NSS = 0.3 / 0.3 = 1
     assert parts["ce"] == pytest.approx(ce, rel=1e-5)
     assert parts["cc"] == pytest.approx(1.0, abs=1e-5)
     assert parts["nss"] == pytest.approx(1.0, abs=1e-5)
     assert loss.item() == pytest.approx(0.1 * ce - 2.0 - 1.0, abs=1e-5)
     assert parts["loss"] == pytest.approx(loss.item())
+
+
+def test_eq8_ce_is_summed_over_pixels_by_hand():
+    """Eq. (8) on a 2x2 map with known numbers: -sum_x [Y log P + (1 - Y) log(1 - P)]."""
+    p = torch.tensor([[0.9, 0.2], [0.5, 0.7]])
+    y = torch.tensor([[1.0, 0.0], [0.25, 0.5]])
+    by_hand = -(math.log(0.9) + math.log(0.8) + (0.25 * math.log(0.5) + 0.75 * math.log(0.5))
+                + (0.5 * math.log(0.7) + 0.5 * math.log(0.3)))
+    logits = _logit(p).reshape(1, 1, 2, 2)
+    assert ce_loss(logits, y.reshape(1, 1, 2, 2)).item() == pytest.approx(by_hand, rel=1e-5)
+    assert ce_loss(logits, y.reshape(1, 1, 2, 2), reduction="mean").item() == pytest.approx(by_hand / 4, rel=1e-5)
+    # per sample, then the batch mean in eq. (11)
+    batch = torch.cat([logits, torch.zeros_like(logits)])
+    ys = torch.cat([y.reshape(1, 1, 2, 2)] * 2)
+    second = 4 * math.log(2.0)  # P = 0.5 everywhere: log 2 per pixel whatever Y is
+    assert ce_loss(batch, ys).tolist() == pytest.approx([by_hand, second], rel=1e-5)
+    _, parts = saliency_loss(batch, ys, torch.zeros_like(ys))
+    assert parts["ce"] == pytest.approx((by_hand + second) / 2, rel=1e-5)
+    with pytest.raises(ValueError, match="reduction"):
+        ce_loss(logits, y.reshape(1, 1, 2, 2), reduction="max")
+
+
+def test_ce_gradient_share_is_of_the_order_of_the_nss_term():
+    """With the summed CE of eq. (8) the CE term of eq. (11) has a real share of the gradient
+    w.r.t. the logits: its norm is within a decade of the NSS term's (the CC term's is smaller
+    still, its per-pixel gradient scales with 1/(H*W)); the pixel mean would leave CE ~0."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.linspace(-1, 1, 112)
+    yy, xx = torch.meshgrid(x, x, indexing="ij")
+    dense = torch.exp(-((xx - 0.2) ** 2 + (yy + 0.1) ** 2) / (2 * 0.2**2)).expand(8, 1, 112, 112).contiguous()
+    fix = (torch.rand(8, 1, 112, 112, generator=g) < dense * 0.002).float()
+    fix[:, 0, 62, 67] = 1.0  # at least one fixation per frame
+    # a prediction near the target: the logit of the dense map plus noise
+    logits = (torch.logit(dense.clamp(0.02, 0.98)) + torch.randn(8, 1, 112, 112, generator=g)).requires_grad_(True)
+    w = LossWeights()
+
+    def grad_norm(term: torch.Tensor) -> float:
+        (grad,) = torch.autograd.grad(term, logits, retain_graph=True)
+        return float(grad.norm())
+
+    prob = torch.sigmoid(logits)
+    ce = grad_norm(w.ce * ce_loss(logits, dense).mean())
+    cc = grad_norm(-w.cc * cc_metric(prob, dense).mean())
+    nss = grad_norm(-w.nss * nss_metric(prob, fix)[0].mean())
+    assert 0.1 < ce / nss < 10, (ce, cc, nss)
+    share = ce / (ce + cc + nss)
+    assert 0.1 < share < 0.95, (ce, cc, nss)
+    mean_ce = grad_norm(w.ce * ce_loss(logits, dense, reduction="mean").mean())
+    assert mean_ce / (mean_ce + cc + nss) < 0.01  # the pixel mean: CE has almost no say
 
 
 def test_anti_correlated_prediction_and_custom_weights():
@@ -62,10 +120,10 @@ def test_constant_prediction_and_constant_targets_are_finite(target):
     p = 1 / (1 + math.exp(2.0))
     if target == "constant":
         dense = torch.full((2, 1, 8, 8), 0.5)
-        ce = -(0.5 * math.log(p) + 0.5 * math.log(1 - p))
+        ce = 64 * -(0.5 * math.log(p) + 0.5 * math.log(1 - p))  # summed over the 8x8 pixels
     else:
         dense = torch.zeros(2, 1, 8, 8)
-        ce = -math.log(1 - p)
+        ce = 64 * -math.log(1 - p)
     fix = torch.zeros(2, 1, 8, 8)
     fix[:, :, 3, 3] = 1
     loss, parts = saliency_loss(logits, dense, fix)
@@ -121,7 +179,8 @@ def _fake_output(visual: torch.Tensor, final: torch.Tensor) -> StavisOutput:
 
 
 def test_eq6_side_weight_schedule_and_sum():
-    assert side_weight(0, 60) == 1.0
+    # 1-based epochs as the official loop: 59/60 in the first epoch, 0 in the last (60th)
+    assert side_weight(1, 60) == pytest.approx(59 / 60)
     assert side_weight(30, 60) == 0.5
     assert side_weight(60, 60) == 0.0
     assert side_weight(90, 60) == 0.0

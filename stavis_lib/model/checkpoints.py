@@ -65,6 +65,15 @@ class FetchError(UserError, RuntimeError):
     """The SoundNet weights could not be fetched or verified (names the step and the reason)."""
 
 
+class CheckpointError(UserError, ValueError):
+    """A weight file that cannot be used: unreadable, truncated, empty, not a checkpoint, or
+    lacking a part of the model it should fill (one line naming the file)."""
+
+
+class CheckpointMissing(UserError, FileNotFoundError):
+    """A checkpoint path that does not exist."""
+
+
 @dataclass
 class ImportReport:
     """What an import did. Key names: ``loaded``/``missing`` use the model's names,
@@ -135,20 +144,26 @@ def local_to_official(name: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- generic import
-def _read_torch_file(path: str | os.PathLike, weights_only: bool = True) -> Any:
+def read_checkpoint_file(path: str | os.PathLike, weights_only: bool = True, what: str = "checkpoint") -> Any:
+    """``torch.load`` of a weight file on the CPU; ``CheckpointMissing`` / ``CheckpointError``
+    (one line naming the file) when it is absent, empty, truncated or not a torch file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise CheckpointMissing(f"{what} {path}: no such file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{what} {path}: the file is empty")
     try:
         return torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as exc:  # unreadable, truncated or not a torch file
-        raise ValueError(f"{path}: cannot be read as a PyTorch checkpoint ({exc})") from exc
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise CheckpointError(f"{what} {path}: cannot be read as a PyTorch checkpoint (truncated or corrupt?): "
+                              f"{reason}") from exc
 
 
 def _as_state(source: StateLike, weights_only: bool = True) -> tuple[dict[str, Any], Mapping[str, Any], str]:
     """(top-level dict, state_dict, description) from a path or an in-memory dict."""
     if isinstance(source, (str, os.PathLike)):
-        top = _read_torch_file(source, weights_only)
+        top = read_checkpoint_file(source, weights_only)
         name = str(source)
     else:
         top, name = source, "<state dict>"
@@ -449,25 +464,83 @@ def save_checkpoint(path: str | os.PathLike, model: Stavis, **extra: Any) -> Non
 def load_checkpoint(
     path: str | os.PathLike, map_location: str | torch.device = "cpu", weights_only: bool = True
 ) -> tuple[Stavis, dict[str, Any]]:
-    """Rebuild the model from a project checkpoint's stored config; returns (model, extra)."""
+    """Rebuild the model from a project checkpoint's stored config; returns (model, extra).
+
+    Every tensor of the stored variant must be in the file (strict load): otherwise, and for a
+    missing, empty, truncated or foreign file, a one-line ``CheckpointError`` names the file.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        obj = torch.load(path, map_location=map_location, weights_only=weights_only)
-    except Exception as exc:
-        raise ValueError(f"{path}: cannot be read as a PyTorch checkpoint ({exc})") from exc
+    obj = read_checkpoint_file(path, weights_only)
     if not isinstance(obj, Mapping) or "config" not in obj or "state_dict" not in obj:
-        hint = " (an official STAViS file? use import_official_stavis)" if isinstance(obj, Mapping) and "arch" in obj else ""
-        raise ValueError(f"{path}: not a stavis checkpoint: expected keys 'config' and 'state_dict'{hint}")
-    model = Stavis(ModelConfig.from_dict(dict(obj["config"])))
+        hint = ""
+        if isinstance(obj, Mapping):
+            state = obj.get("state_dict", obj)
+            fits = official_variant_hint(state) if isinstance(state, Mapping) else None
+            if fits:
+                hint = f" (an official STAViS file: use import_official_stavis, or --variant {fits})"
+            elif "arch" in obj:
+                hint = " (an official STAViS file? use import_official_stavis)"
+        raise CheckpointError(f"{path}: not a stavis checkpoint: expected keys 'config' and 'state_dict'{hint}")
     try:
-        model.load_state_dict(obj["state_dict"], strict=True)
+        model = Stavis(ModelConfig.from_dict(dict(obj["config"])))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its stored model config is unusable: {exc}") from exc
+    state = obj["state_dict"]
+    own = model.state_dict()
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    if missing:
+        parts = sorted({k.split(".", 1)[0] for k in missing})
+        raise CheckpointError(f"{path}: variant {model.config.variant!r} lacks {len(missing)} tensors of parts "
+                              f"{parts} (e.g. {missing[0]})")
+    try:
+        model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ValueError(f"{path}: weights do not fit the stored config: {exc}") from exc
+        raise CheckpointError(f"{path}: weights do not fit the stored config: {_one_line(exc)}") from exc
     model.to(map_location)
     extra = {k: v for k, v in obj.items() if k not in ("format", "config", "state_dict")}
     return model, extra
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def _fuseav_untrained(state: Mapping[str, Any]) -> bool:
+    """True when the file's ``fuseav`` (the S3 fusion conv) still has its initial bias -6
+    everywhere: the official visual-only run never trains it (nor ``fusion3``)."""
+    from stavis_lib.model.fusion import FUSION_BIAS_INIT
+
+    bias = [v for k, v in state.items() if k.endswith("fuseav.bias") and isinstance(v, Tensor)]
+    return bool(bias) and bool(torch.all(bias[0] == FUSION_BIAS_INIT))
+
+
+def official_variant_hint(state: Mapping[str, Any]) -> str | None:
+    """Which ``--variant`` an official-layout state dict fits, or None when it is not an
+    official STAViS file. Visual-only and audio-visual official files have the same keys (the
+    official class always holds soundnet8, fusion3 and fuseav); a file whose ``fuseav`` bias is
+    still the initial -6 comes from a visual-only run: "visual"; else "L3mul_S3"."""
+    keys = [k[len("module."):] if k.startswith("module.") else k for k in state]
+    if not any(k.startswith("score_dsn.") for k in keys):
+        return None
+    complete = all(any(k.startswith(p) for k in keys) for p in ("soundnet8.", "fusion3.", "fuseav."))
+    return "L3mul_S3" if complete and not _fuseav_untrained(state) else "visual"
+
+
+def check_official_import(report: "ImportReport", model: Stavis, state: Mapping[str, Any], path: str) -> None:
+    """Refuse an official import that left a part of ``model`` unloaded, or filled the audio
+    parts from a visual-only file where they were never trained (``CheckpointError`` naming the
+    file, the parts and the ``--variant`` that fits)."""
+    parts = sorted({k.split(".", 1)[0] for k in report.missing})
+    why = "missing"
+    if report.loaded and not parts and model.config.uses_audio and _fuseav_untrained(state):
+        parts, why = ["audio", "fusion", "localization"], "untrained in this visual-only file (fuseav bias -6)"
+    if report.loaded and not parts:
+        return
+    fits = official_variant_hint(state)
+    hint = (f"; it fits --variant {fits}" if fits and fits != model.config.variant
+            else "" if fits else "; it is not an official STAViS checkpoint")
+    raise CheckpointError(f"{path}: {len(report.loaded)} tensors loaded into variant {model.config.variant!r}; "
+                          f"parts {parts or ['all']} {why}{hint}")
 
 
 def transfer_weights(
