@@ -14,6 +14,8 @@ from stavis_lib.train.config import TrainConfig, TrainConfigError
 
 
 def as_model(model_or_config: Any) -> nn.Module:
+    """The model to train: a ``Stavis`` as given, else built from a ``ModelConfig``, its dict or a
+    variant name (random weights; ``initialise`` then loads the starting weights)."""
     from stavis_lib.config import ModelConfig, make_config
     from stavis_lib.model.stavis import Stavis
 
@@ -29,6 +31,7 @@ def as_model(model_or_config: Any) -> nn.Module:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
+    """The plain model inside DDP and ``torch.compile`` wrappers."""
     while True:
         if isinstance(model, nn.parallel.DistributedDataParallel):
             model = model.module
