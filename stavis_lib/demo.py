@@ -257,6 +257,32 @@ def _verdict(rows: list[dict[str, Any]]) -> tuple[bool, str]:
     return beats and loses, text
 
 
+@dataclass
+class _DemoRun:
+    """What the steps of ``run_demo`` share: settings, folders, the ``demo.json`` record and timings."""
+
+    cfg: DemoConfig
+    root: Path
+    report: Path
+    progress: bool
+    meta: dict[str, Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def save_meta(self) -> None:
+        (self.root / DEMO_MARKER).write_text(json.dumps(self.meta, indent=2, default=str))
+
+
+@dataclass
+class _Stages:
+    """The two training runs and the checkpoints the rest of the demo uses."""
+
+    visual: Any          # TrainResult of stage 1
+    audiovisual: Any     # TrainResult of stage 2
+    visual_config: Any   # TrainConfig of stage 1
+    visual_ckpt: Path
+    av_ckpt: Path
+
+
 def run_demo(out: str | Path | None = None, config: DemoConfig | None = None, progress: bool = True,
              fresh: bool = False) -> DemoResult:
     """Run the demo (module docstring) into ``out`` (default ``demo_dir()``).
@@ -266,11 +292,6 @@ def run_demo(out: str | Path | None = None, config: DemoConfig | None = None, pr
     """
     import torch
 
-    from stavis_lib import evaluate as E
-    from stavis_lib.config import make_config
-    from stavis_lib.inference import predict_video
-    from stavis_lib.train import preset, train
-
     cfg = config or DemoConfig()
     root = Path(out) if out is not None else demo_dir()
     root.mkdir(parents=True, exist_ok=True)
@@ -278,33 +299,67 @@ def run_demo(out: str | Path | None = None, config: DemoConfig | None = None, pr
     report.mkdir(exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    marker = root / DEMO_MARKER
-    meta: dict[str, Any] = {"status": "running", "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                            "config": asdict(cfg), "checkpoints": {}}
-    marker.write_text(json.dumps(meta, indent=2, default=str))
-    seconds: dict[str, float] = {}
+    run = _DemoRun(cfg, root, report, progress, {"status": "running", "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                                 "config": asdict(cfg), "checkpoints": {}})
+    run.save_meta()
     t0 = time.perf_counter()
 
-    data_root = _generate(cfg, root / "data", cfg.n_videos, cfg.seed, cfg.n_splits, "benchmark")
-    val_root = _generate(cfg, root / "val", cfg.n_val_videos, cfg.seed + 1000, 2, "validation videos")
-    seconds["data"] = time.perf_counter() - t0
-    data_config = _data_config(cfg, data_root, root / "cache")
-    model_kw = cfg.model_kwargs()
+    data_root, data_config, val_data = _prepare_data(run, t0)
+    stages = _train_stages(run, data_config, val_data, fresh)
+    vis_res, av_table, av_model = _evaluate_stages(run, data_root, stages)
+
+    t = time.perf_counter()
+    _say("[5/5] writing the report ...")
+    rows, passed, verdict, table_md = _write_tables(run, vis_res, av_table)
+    overlay = _write_showcase(run, data_root, vis_res, av_model)
+    run.seconds["report"] = time.perf_counter() - t
+    run.seconds["total"] = time.perf_counter() - t0
+
+    files = sorted(str(p) for p in report.iterdir() if p.is_file())
+    r1, r2 = stages.visual, stages.audiovisual
+    run.meta.update(status="done", finished=time.strftime("%Y-%m-%d %H:%M:%S"), seconds=run.seconds, metrics=rows,
+                    passed=passed, verdict=verdict, report=str(report.resolve()),
+                    train={"visual": {"epochs": len(r1.epochs), "steps": len(r1.steps), "best_epoch": r1.best_epoch},
+                           "audiovisual": {"epochs": len(r2.epochs), "steps": len(r2.steps),
+                                           "best_epoch": r2.best_epoch, "soundnet": r2.init_report.get("soundnet")}})
+    run.save_meta()
+    _write_summary(run, stages, table_md, verdict, passed, overlay)
+    _print_summary(run, stages, data_root, table_md, verdict, passed, overlay)
+    return DemoResult(root, report, run.meta["checkpoints"], rows, passed, verdict, run.seconds, files)
+
+
+def _prepare_data(run: _DemoRun, t0: float) -> tuple[Path, Any, Any]:
+    """Step 1: the benchmark and the separately generated validation videos (generated or
+    reused); returns the benchmark root, its ``DataConfig`` and the validation set."""
     from stavis_lib.data.clips import split_windows
     from stavis_lib.train import validation_set
 
+    cfg, root = run.cfg, run.root
+    data_root = _generate(cfg, root / "data", cfg.n_videos, cfg.seed, cfg.n_splits, "benchmark")
+    val_root = _generate(cfg, root / "val", cfg.n_val_videos, cfg.seed + 1000, 2, "validation videos")
+    run.seconds["data"] = time.perf_counter() - t0
+    data_config = _data_config(cfg, data_root, root / "cache")
     val_windows = []
     for k in (1, 2):  # the two test lists of the validation set hold all its videos
         val_windows += split_windows(replace(_data_config(cfg, val_root, root / "cache_val"), split=k), "test")
     val_frames = int(cfg.visual_overrides.get("val_frames", 24))
-    val_data = validation_set(val_windows, val_frames)
+    return data_root, data_config, validation_set(val_windows, val_frames)
 
+
+def _train_stages(run: _DemoRun, data_config: Any, val_data: Any, fresh: bool) -> _Stages:
+    """Steps 2 and 3: stage 1 (visual-only), then stage 2 (L3mul_S3) from its checkpoint, both
+    with the ``cpu_demo`` preset; records the checkpoints in ``demo.json``."""
+    from stavis_lib.config import make_config
+    from stavis_lib.train import preset, train
+
+    cfg, root, progress = run.cfg, run.root, run.progress
+    model_kw = cfg.model_kwargs()
     t = time.perf_counter()
     _say(f"[2/5] stage 1: visual-only network (depth {cfg.depth}, width {cfg.width}, "
          f"{cfg.sample_size}x{cfg.sample_size}x{cfg.sample_duration}), preset cpu_demo ...")
     c1 = preset("cpu_demo", "visual", resume=not fresh, progress=progress, **cfg.visual_overrides)
     r1 = train(make_config("visual", **model_kw), data_config, c1, root / "visual", val_data=val_data)
-    seconds["train_visual"] = time.perf_counter() - t
+    run.seconds["train_visual"] = time.perf_counter() - t
     visual_ckpt = _best_or_last(root / "visual")
 
     t = time.perf_counter()
@@ -312,16 +367,23 @@ def run_demo(out: str | Path | None = None, config: DemoConfig | None = None, pr
     c2 = preset("cpu_demo", "audiovisual", resume=not fresh, progress=progress, init_checkpoint=str(visual_ckpt),
                 **cfg.audiovisual_overrides)
     r2 = train(make_config("L3mul_S3", **model_kw), data_config, c2, root / "audiovisual", val_data=val_data)
-    seconds["train_audiovisual"] = time.perf_counter() - t
+    run.seconds["train_audiovisual"] = time.perf_counter() - t
     av_ckpt = _best_or_last(root / "audiovisual")
-    meta["checkpoints"] = {"visual": str(visual_ckpt.resolve()), "audiovisual": str(av_ckpt.resolve())}
-    marker.write_text(json.dumps(meta, indent=2, default=str))
+    run.meta["checkpoints"] = {"visual": str(visual_ckpt.resolve()), "audiovisual": str(av_ckpt.resolve())}
+    run.save_meta()
+    return _Stages(r1, r2, c1, visual_ckpt, av_ckpt)
 
-    # evaluate each stage's best checkpoint on the validation videos (generated apart from the test set)
+
+def _evaluate_stages(run: _DemoRun, data_root: Path, stages: _Stages) -> tuple[Any, Any, Any]:
+    """Step 4: each stage's kept checkpoint on the held-out test videos of the split (the
+    audio-visual one with its true sound, silence and another video's sound); returns the
+    visual-only ``evaluate_split`` result, the audio-dependence table and the audio-visual model."""
+    from stavis_lib import evaluate as E
     from stavis_lib.model.checkpoints import load_checkpoint
 
-    visual_model = load_checkpoint(visual_ckpt)[0].eval()
-    av_model = load_checkpoint(av_ckpt)[0].eval()
+    cfg, report, progress = run.cfg, run.report, run.progress
+    visual_model = load_checkpoint(stages.visual_ckpt)[0].eval()
+    av_model = load_checkpoint(stages.av_ckpt)[0].eval()
     t = time.perf_counter()
     _say(f"[4/5] evaluating on the {cfg.n_videos // cfg.n_splits} held-out videos of split {cfg.split} ...")
     with warnings.catch_warnings():
@@ -332,25 +394,38 @@ def run_demo(out: str | Path | None = None, config: DemoConfig | None = None, pr
         av_table = E.audio_dependence(data_root, "Synthetic", cfg.split, av_model, name="audio-visual",
                                       out_dir=report / "eval_audiovisual", max_frames=cfg.eval_max_frames,
                                       batch_size=cfg.batch_size, progress=progress)
-    seconds["evaluate"] = time.perf_counter() - t
+    run.seconds["evaluate"] = time.perf_counter() - t
+    return vis_res, av_table, av_model
 
-    t = time.perf_counter()
-    _say("[5/5] writing the report ...")
-    rows = _metrics_table(vis_res, av_table, cfg.split)
-    passed, verdict = _verdict(rows)
+
+def _write_tables(run: _DemoRun, vis_res: Any, av_table: Any) -> tuple[list[dict[str, Any]], bool, str, str]:
+    """Step 5, tables: ``metrics.csv``, ``metrics.md`` with the verdict, and the two loss-curve
+    figures; returns the rows, whether the claim holds, the verdict and the markdown table."""
     import pandas as pd
 
     from stavis_lib.metrics import PAPER_METRICS, markdown_table
 
+    cfg, root, report = run.cfg, run.root, run.report
+    rows = _metrics_table(vis_res, av_table, cfg.split)
+    passed, verdict = _verdict(rows)
     pd.DataFrame(rows).to_csv(report / "metrics.csv", index=False)
     table_md = markdown_table(pd.DataFrame(rows, columns=["method", *PAPER_METRICS]), labels=True)
     (report / "metrics.md").write_text(
         f"# Held-out synthetic videos (split {cfg.split})\n\n" + table_md + "\n" + verdict + "\n")
     shutil.copyfile(root / "visual" / "loss_curves.png", report / "loss_curves_visual.png")
     shutil.copyfile(root / "audiovisual" / "loss_curves.png", report / "loss_curves_audiovisual.png")
+    return rows, passed, verdict, table_md
+
+
+def _write_showcase(run: _DemoRun, data_root: Path, vis_res: Any, av_model: Any) -> Path:
+    """Step 5, figures: NSS over time and the overlay video (with sound) of the held-out video
+    where the audio-visual model gains most; returns the overlay's path."""
+    import pandas as pd
 
     from stavis_lib.data.layout import ReleaseLayout
+    from stavis_lib.inference import predict_video
 
+    cfg, report = run.cfg, run.report
     test_videos = ReleaseLayout(data_root).read_fold_list("Synthetic", "test", cfg.split)
     av_frames = pd.read_csv(report / "eval_audiovisual" / "audio_dependence_frames.csv")
     first = _showcase_video(test_videos, vis_res.frames, av_frames)
@@ -361,16 +436,15 @@ def run_demo(out: str | Path | None = None, config: DemoConfig | None = None, pr
         warnings.simplefilter("ignore")
         predict_video(mp4, av_model, overlay_path=overlay, maps_path=report / f"maps_{first.name}.npz",
                       progress=False, keep_maps=False, batch_size=cfg.batch_size)
-    seconds["report"] = time.perf_counter() - t
-    seconds["total"] = time.perf_counter() - t0
+    return overlay
 
-    files = sorted(str(p) for p in report.iterdir() if p.is_file())
-    meta.update(status="done", finished=time.strftime("%Y-%m-%d %H:%M:%S"), seconds=seconds, metrics=rows,
-                passed=passed, verdict=verdict, report=str(report.resolve()),
-                train={"visual": {"epochs": len(r1.epochs), "steps": len(r1.steps), "best_epoch": r1.best_epoch},
-                       "audiovisual": {"epochs": len(r2.epochs), "steps": len(r2.steps), "best_epoch": r2.best_epoch,
-                                       "soundnet": r2.init_report.get("soundnet")}})
-    marker.write_text(json.dumps(meta, indent=2, default=str))
+
+def _write_summary(run: _DemoRun, stages: _Stages, table_md: str, verdict: str, passed: bool,
+                   overlay: Path) -> None:
+    """The report's ``README.md``: data, model, training, the table, the verdict and timings."""
+    cfg, seconds = run.cfg, run.seconds
+    c1, r1, r2 = stages.visual_config, stages.visual, stages.audiovisual
+    visual_ckpt, av_ckpt = stages.visual_ckpt, stages.av_ckpt
     summary = [
         "# STAViS demo on the synthetic audio-visual benchmark", "",
         f"Data: {cfg.n_videos} generated videos ({cfg.video_size[0]}x{cfg.video_size[1]}, 25 fps), split "
@@ -388,21 +462,24 @@ def run_demo(out: str | Path | None = None, config: DemoConfig | None = None, pr
         "Files: metrics.md / metrics.csv, loss_curves_*.png, nss_over_time.png, "
         f"{overlay.name} (heat map over the frames, original sound), eval_*/ (per-frame tables).",
     ]
-    (report / "README.md").write_text("\n".join(summary) + "\n")
+    (run.report / "README.md").write_text("\n".join(summary) + "\n")
 
+
+def _print_summary(run: _DemoRun, stages: _Stages, data_root: Path, table_md: str, verdict: str, passed: bool,
+                   overlay: Path) -> None:
+    """The closing lines on stdout: table, verdict, time and where everything is."""
     _say("")
     _say(table_md)
     _say(verdict)
     _say(f"claim {'HOLDS' if passed else 'DOES NOT HOLD'}: the audio-visual model beats the visual-only one "
          "and loses most of its gain with another video's sound")
-    _say(f"total {seconds['total'] / 60:.1f} min")
-    _say(f"report:       {report.resolve()}  (README.md, metrics.md, metrics.csv, nss_over_time.png, "
+    _say(f"total {run.seconds['total'] / 60:.1f} min")
+    _say(f"report:       {run.report.resolve()}  (README.md, metrics.md, metrics.csv, nss_over_time.png, "
          "loss_curves_*.png)")
     _say(f"overlay:      {overlay.resolve()}")
-    _say(f"checkpoints:  {visual_ckpt.resolve()}\n              {av_ckpt.resolve()}")
+    _say(f"checkpoints:  {stages.visual_ckpt.resolve()}\n              {stages.av_ckpt.resolve()}")
     _say(f"data:         {data_root.resolve()}")
     _say("next: python -m stavis_lib predict VIDEO --out DIR   (uses the audio-visual demo checkpoint)")
-    return DemoResult(root, report, meta["checkpoints"], rows, passed, verdict, seconds, files)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

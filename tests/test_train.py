@@ -66,7 +66,7 @@ def quick(stage: str = "visual", **kw) -> TrainConfig:
 
 @pytest.fixture(scope="module")
 def synthetic_data(tmp_path_factory):
-    """A tiny synthetic benchmark (H3's generator) read through H2's TrainClips."""
+    """A tiny synthetic benchmark (``data.synthetic``) read through ``data.clips.TrainClips``."""
     from stavis_lib.data.clips import DataConfig
     from stavis_lib.data.synthetic import SyntheticConfig, generate_benchmark
 
@@ -82,12 +82,14 @@ def test_two_steps_decrease_the_loss_on_a_fixed_batch(tmp_path):
 
     torch.manual_seed(0)
     data = FixedClips(n=1)  # every batch = 4 copies of the same clip
-    result = train(tiny(), data, quick(lr=0.001, part_lr=None), tmp_path)  # official per-part rates
+    cfg = quick(lr=0.001, part_lr=None)  # official per-part rates
+    result = train(tiny(), data, cfg, tmp_path)
     assert len(result.losses) == 2
     batch = torch.utils.data.default_collate([data[0]] * 4)
     result.model.train()
-    with torch.no_grad():
-        after, _ = visual_loss(result.model(batch["frames"]), batch["dense"], batch["fix"], 1, 1)  # 1-based epoch
+    with torch.no_grad():  # the loss the run minimised: side weight of 1-based epoch 1 of 1, its CE reduction
+        after, _ = visual_loss(result.model(batch["frames"]), batch["dense"], batch["fix"], 1, 1,
+                               ce_reduction=cfg.ce_reduction)
     assert result.losses[1] < result.losses[0]
     assert float(after) < result.losses[0]
 
@@ -537,14 +539,15 @@ def test_train_cli_configuration_errors_are_one_line(tmp_path, synthetic_data, c
 def test_sync_bn_needs_cuda_under_ddp():
     from stavis_lib.errors import UserError
     from stavis_lib.model.stavis import Stavis
-    from stavis_lib.train import DistContext, _wrap
+    from stavis_lib.train import DistContext
+    from stavis_lib.train.loop import wrap_model
 
     messages: list[str] = []
     model = Stavis(tiny())
-    assert _wrap(model, quick(sync_bn=True), DistContext(), messages.append) is model
+    assert wrap_model(model, quick(sync_bn=True), DistContext(), messages.append) is model
     assert messages == ["sync_bn: one process, plain BatchNorm"]
     with pytest.raises(UserError, match="--sync-bn needs CUDA"):
-        _wrap(model, quick(sync_bn=True), DistContext(world_size=2), messages.append)
+        wrap_model(model, quick(sync_bn=True), DistContext(world_size=2), messages.append)
 
 
 def test_train_help_says_which_preset_gives_the_papers_numbers(capsys):
