@@ -7,17 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from stavis_lib.config import build_model
-from stavis_lib.model.checkpoints import (
-    ImportReport,
+from stavis_lib.model import build_model
+from stavis_lib.model.checkpoints import ImportReport, load_checkpoint, save_checkpoint, transfer_weights
+from stavis_lib.model.official import (
     export_official_stavis,
     import_kinetics_resnet,
     import_official_stavis,
     import_soundnet8_pth,
     import_weights,
-    load_checkpoint,
-    save_checkpoint,
-    transfer_weights,
 )
 
 TINY = dict(depth=10, width=8, sample_size=32, sample_duration=8)

