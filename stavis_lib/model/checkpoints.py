@@ -109,11 +109,14 @@ def import_mapped_state(
     scope: tuple[str, ...],
     source: str = "<state dict>",
     convert: Callable[[str, Tensor], Tensor] | None = None,
+    skip_mismatched: bool = False,
 ) -> ImportReport:
     """Copy ``state`` into ``model`` through ``mapper`` (file key -> model key or None).
 
     Only model keys starting with one of ``scope`` may be written, and only those are
-    reported as missing. Raises ``ValueError`` on a shape mismatch, naming both shapes.
+    reported as missing. A shape mismatch raises ``ValueError`` naming both shapes, or with
+    ``skip_mismatched`` leaves that model tensor as it is (reported as missing, the file's key
+    as unexpected).
     """
     target = model.state_dict()
     report = ImportReport(source)
@@ -128,6 +131,9 @@ def import_mapped_state(
         if convert is not None:
             value = convert(key, value)
         if tuple(value.shape) != tuple(target[local].shape):
+            if skip_mismatched:
+                report.unexpected.append(key)
+                continue
             raise ValueError(
                 f"{source}: key {key!r} (model {local!r}) has shape {tuple(value.shape)} "
                 f"but the model expects {tuple(target[local].shape)}"
@@ -145,18 +151,20 @@ def import_mapped_state(
 
 
 def transfer_weights(
-    model: Stavis, source: StateLike | Stavis, parts: tuple[str, ...] = VISUAL_PARTS
+    model: Stavis, source: StateLike | Stavis, parts: tuple[str, ...] = VISUAL_PARTS, skip_mismatched: bool = False
 ) -> ImportReport:
     """Copy ``parts`` from another stavis model, a project checkpoint or a bare state dict
     under the same names. The default, the visual path, starts the audio-visual stage from
     the trained visual-only network (§3.6); ``parts=PARTS`` copies every part the source has.
-    A tensor of another shape raises ``ValueError`` naming the key and both shapes."""
+    A tensor of another shape raises ``ValueError`` naming the key and both shapes, or with
+    ``skip_mismatched`` is left out (its model tensor reported as missing)."""
     if isinstance(source, Stavis):
         state, name = source.state_dict(), f"<{source.config.variant} model>"
     else:
         _, state, name = read_state(source)
     scope = tuple(p + "." for p in parts)
-    return import_mapped_state(model, state, lambda k: k if k.startswith(scope) else None, scope, name)
+    return import_mapped_state(model, state, lambda k: k if k.startswith(scope) else None, scope, name,
+                               skip_mismatched=skip_mismatched)
 
 
 # --------------------------------------------------------------------------- project checkpoints
