@@ -383,3 +383,17 @@ def test_temporal_mean_in_both_memory_formats():
         assert torch.equal(temporal_mean(layout), want)
     assert temporal_mean(x.contiguous(memory_format=torch.channels_last_3d)).is_contiguous(
         memory_format=torch.channels_last)
+
+
+def test_the_lazy_public_api_names_the_library_objects():
+    import importlib
+
+    import stavis_lib
+    from stavis_lib.model import checkpoints
+
+    assert stavis_lib.build_model is build_model
+    assert stavis_lib.load_checkpoint is checkpoints.load_checkpoint
+    for name in ("train", "evaluate", "metrics", "losses"):  # modules, not functions of that name
+        assert getattr(stavis_lib, name) is importlib.import_module(f"stavis_lib.{name}")
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        stavis_lib.nothing
