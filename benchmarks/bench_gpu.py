@@ -27,7 +27,7 @@ import torch
 
 import _common as C
 
-from stavis_lib.config import build_model
+from stavis_lib.model import build_model
 from stavis_lib.inference import predict_video
 
 

@@ -41,7 +41,7 @@ import torch
 
 import _common as C
 
-from stavis_lib.config import build_model
+from stavis_lib.model import build_model
 from stavis_lib.data.audio import OFFICIAL_WINDOW, clip_audio
 from stavis_lib.data.clips import ACTIVITYNET_MEAN, normalize_clip, window_indices
 from stavis_lib.data.layout import ReleaseLayout

@@ -103,7 +103,7 @@ def worker(args: argparse.Namespace) -> int:
     """One measurement in this (fresh) process: prints a JSON line."""
     import torch
 
-    from stavis_lib.config import build_model
+    from stavis_lib.model import build_model
     from stavis_lib.inference import predict_video
 
     torch.set_num_threads(args.threads)

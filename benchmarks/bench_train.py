@@ -31,7 +31,7 @@ import torch
 
 import _common as C
 
-from stavis_lib.config import build_model
+from stavis_lib.model import build_model
 from stavis_lib.data.clips import DataConfig, TrainClips
 from stavis_lib.losses import audiovisual_loss
 from stavis_lib.train import build_optimizer, preset

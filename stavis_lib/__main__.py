@@ -80,7 +80,7 @@ def load_model(path: Path, variant: str | None = None):
     and a missing, empty or truncated file, raise a one-line ``UserError`` naming the file (and,
     for official files, the ``--variant`` that fits).
     """
-    from stavis_lib.model import checkpoints
+    from stavis_lib.model import checkpoints, official
 
     state = checkpoints.read_checkpoint_file(path)
     if isinstance(state, dict) and "config" in state:
@@ -91,7 +91,7 @@ def load_model(path: Path, variant: str | None = None):
         return model
     if not isinstance(state, dict):
         raise checkpoints.CheckpointError(f"{path}: expected a dict of tensors, found {type(state).__name__}")
-    from stavis_lib.config import build_model
+    from stavis_lib.model import build_model
 
     arch = str(state.get("arch", ""))  # official files say "resnet-50"; build that depth
     depth = {"depth": int(arch[len("resnet-"):])} if arch.startswith("resnet-") and arch[7:].isdigit() else {}
@@ -101,11 +101,11 @@ def load_model(path: Path, variant: str | None = None):
         raise UserError(f"--variant {variant!r}: {exc}") from exc
     weights = state.get("state_dict", state)
     try:
-        report = checkpoints.import_official_stavis(model, state)
+        report = official.import_official_stavis(model, state)
     except ValueError as exc:  # a shape mismatch, naming the key
         message = " ".join(str(exc).split()).replace("<state dict>: ", "")
         raise checkpoints.CheckpointError(f"{path}: {message}") from exc
-    checkpoints.check_official_import(report, model, weights if isinstance(weights, dict) else {}, str(path))
+    official.check_official_import(report, model, weights if isinstance(weights, dict) else {}, str(path))
     return model
 
 

@@ -2,7 +2,8 @@
 
 ``ModelConfig`` holds every architectural choice of §3 as a plain value, so that a
 checkpoint can store the dict that built its model. ``VARIANTS`` names every row of
-Table 1; ``build_model(name, **overrides)`` turns a row into a network.
+Table 1; ``make_config(name, **overrides)`` turns a row into a ``ModelConfig``
+(:func:`stavis_lib.model.build_model` builds the network from it).
 
 Variant naming (Table 1 row -> key):
 
@@ -25,10 +26,7 @@ L_3^mul - S_fus^av        ``L3mul_Sfus``        L3            64           Sfus
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # pragma: no cover - import only for type checkers
-    from stavis_lib.model.stavis import Stavis
+from typing import Any
 
 #: Bottleneck/BasicBlock counts of layer1..layer3 per depth (Hara et al. 3D ResNets; no layer4).
 BLOCKS_PER_DEPTH: dict[int, tuple[int, int, int]] = {
@@ -172,12 +170,3 @@ def make_config(variant: str = "L3mul_S3", **overrides: Any) -> ModelConfig:
     values: dict[str, Any] = {"variant": variant, **VARIANTS[variant], **overrides}
     return ModelConfig(**values)
 
-
-def build_model(variant: str = "L3mul_S3", **overrides: Any) -> "Stavis":
-    """Build the STAViS network of a Table-1 row (see the module docstring for the names).
-
-    ``overrides`` are ``ModelConfig`` fields, e.g. ``build_model("visual", depth=10, width=8)``.
-    """
-    from stavis_lib.model.stavis import Stavis
-
-    return Stavis(make_config(variant, **overrides))

@@ -211,7 +211,8 @@ class Tutorial:
     def build(self, variant: str):
         """A fresh network of a Table-1 variant at this mode's size (``n_loc_maps`` applies to
         the "mul" variants only: the others have exactly one localization map)."""
-        from stavis_lib.config import VARIANTS, build_model
+        from stavis_lib.config import VARIANTS
+        from stavis_lib.model import build_model
 
         sizes = dict(self.sizes.model)
         if VARIANTS.get(variant, {}).get("n_loc_maps", 1) == 1:

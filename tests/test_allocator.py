@@ -14,7 +14,7 @@ import pytest
 import stavis_lib
 import stavis_lib.inference.predict as predict
 import stavis_lib.runtime as runtime
-from stavis_lib.config import build_model
+from stavis_lib.model import build_model
 from stavis_lib.inference import predict_video
 from stavis_lib.runtime import tune_cpu_allocator
 

@@ -7,17 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from stavis_lib.config import build_model
-from stavis_lib.model.checkpoints import (
-    ImportReport,
+from stavis_lib.model import PARTS, build_model
+from stavis_lib.model.checkpoints import ImportReport, load_checkpoint, save_checkpoint, transfer_weights
+from stavis_lib.model.official import (
     export_official_stavis,
     import_kinetics_resnet,
     import_official_stavis,
     import_soundnet8_pth,
     import_weights,
-    load_checkpoint,
-    save_checkpoint,
-    transfer_weights,
 )
 
 TINY = dict(depth=10, width=8, sample_size=32, sample_duration=8)
@@ -216,6 +213,24 @@ def test_transfer_visual_to_audiovisual_and_autodetect(tmp_path, reference_dir):
     sound = tmp_path / "soundnet8.pth"
     torch.save(_fake_state(manifest["keys"]), sound)
     assert len(import_weights(av, sound).loaded) == 49
+
+
+def test_transfer_of_every_part_refuses_or_skips_tensors_of_another_shape():
+    """L3mul_S3 (64 localization maps) into L3_S1 (one map): the bilinear form of eq. (5) and the
+    fusion differ in shape; trunk, DSAM, visual head, SoundNet and the affine maps of eq. (3) match."""
+    source = build_model("L3mul_S3", **TINY)
+    _randomize(source, seed=3)
+    with pytest.raises(ValueError, match=r"localization\.bilinear.*has shape"):
+        transfer_weights(build_model("L3_S1", **TINY), source, PARTS)
+    target = build_model("L3_S1", **TINY)
+    bilinear_before = target.localization.bilinear.weight.clone()
+    report = transfer_weights(target, source, PARTS, skip_mismatched=True)
+    assert "localization.bilinear.weight" in report.missing
+    assert "localization.bilinear.weight" in report.unexpected
+    assert torch.equal(target.localization.bilinear.weight, bilinear_before)  # left as it was
+    for name in ("audio.soundnet8.0.weight", "localization.affine_audio.weight", "trunk.conv1.weight"):
+        assert name in report.loaded and torch.equal(target.state_dict()[name], source.state_dict()[name])
+    assert {k.split(".", 1)[0] for k in report.missing} <= {"localization", "fusion"}
 
 
 # ---------------------------------------------------------------- refusing unusable files

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from stavis_lib.__main__ import main
-from stavis_lib.config import build_model
+from stavis_lib.model import build_model
 from stavis_lib.data.media import probe_video, read_frames
 from stavis_lib.demo import DEMO_MARKER, find_demo_checkpoint
 from stavis_lib.model.checkpoints import save_checkpoint

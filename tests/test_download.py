@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from stavis_lib.data import download as dl
+from stavis_lib.files import sha256_file
 
 
 class _Server:
@@ -99,6 +100,16 @@ def test_release_archive_constants_are_data():
     assert names["video_frames/DIEM"].extract_to == "video_frames"
     assert names["pretrained_models"].url == "http://cvsp.cs.ntua.gr/research/stavis/data/pretrained_models.tar.gz"
     assert len(dl.release_archives(["AVAD"], audio=False, pretrained=False)) == 3
+
+
+def test_sha256_file_matches_the_published_test_vectors(tmp_path):
+    """FIPS 180-2 vectors: "abc", and the empty file; a 1-byte chunk reads "abc" in three blocks."""
+    abc = tmp_path / "abc"
+    abc.write_bytes(b"abc")
+    expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert sha256_file(abc) == expected == sha256_file(abc, chunk=1)
+    (tmp_path / "empty").write_bytes(b"")
+    assert sha256_file(tmp_path / "empty") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
 def test_download_records_sha256_and_extracts(tmp_path):

@@ -33,7 +33,7 @@ def synth_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_av():
-    from stavis_lib.config import build_model
+    from stavis_lib.model import build_model
 
     torch.manual_seed(0)
     return build_model("L3mul_S3", depth=10, width=8, sample_size=32).eval()
@@ -255,7 +255,7 @@ def test_audio_dependence_report(synth_root, tiny_av, tmp_path):
     # an audio-visual network's output depends on its sound input, even untrained
     assert np.abs(syn.loc[["silence - true", "other - true"], ["cc", "nss"]].to_numpy()).max() > 0
     assert (tmp_path / "audio_dependence.md").is_file() and (tmp_path / "audio_dependence.csv").is_file()
-    from stavis_lib.config import build_model
+    from stavis_lib.model import build_model
 
     visual = build_model("visual", depth=10, width=8, sample_size=32).eval()
     with pytest.raises(ValueError, match="does not use audio"):

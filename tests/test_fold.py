@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from stavis_lib.config import build_model
+from stavis_lib.model import build_model
 from stavis_lib.model.fold import fold_batchnorm, fuse_cpu_pointwise
 
 

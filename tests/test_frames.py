@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from stavis_lib.config import build_model
+from stavis_lib.model import build_model
 from stavis_lib.data import media
 from stavis_lib.data.clips import FrameCache, normalize_clip
 from stavis_lib.data.frames import model_frame

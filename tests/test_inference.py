@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stavis_lib.config import build_model
+from stavis_lib.model import build_model
 from stavis_lib.data.clips import normalize_clip, window_indices
 from stavis_lib.data.media import probe_video, read_frames, write_video
 from stavis_lib.inference import Prediction, predict_video

@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stavis_lib.config import VARIANTS, ModelConfig, build_model, make_config
+from stavis_lib.config import VARIANTS, ModelConfig, make_config
+from stavis_lib.model import build_model
 from stavis_lib.losses import audiovisual_loss, visual_loss
 from stavis_lib.model import StavisOutput
 from stavis_lib.model.audio import SoundNet8, soundnet_output_length
@@ -382,3 +383,17 @@ def test_temporal_mean_in_both_memory_formats():
         assert torch.equal(temporal_mean(layout), want)
     assert temporal_mean(x.contiguous(memory_format=torch.channels_last_3d)).is_contiguous(
         memory_format=torch.channels_last)
+
+
+def test_the_lazy_public_api_names_the_library_objects():
+    import importlib
+
+    import stavis_lib
+    from stavis_lib.model import checkpoints
+
+    assert stavis_lib.build_model is build_model
+    assert stavis_lib.load_checkpoint is checkpoints.load_checkpoint
+    for name in ("train", "evaluate", "metrics", "losses"):  # modules, not functions of that name
+        assert getattr(stavis_lib, name) is importlib.import_module(f"stavis_lib.{name}")
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        stavis_lib.nothing

@@ -10,7 +10,7 @@ import torch
 
 import stavis_lib.inference.predict as predict
 import stavis_lib.inference.windows as windows
-from stavis_lib.config import build_model
+from stavis_lib.model import build_model
 from stavis_lib.data import media
 from stavis_lib.data.audio import clip_audio
 from stavis_lib.errors import UserError

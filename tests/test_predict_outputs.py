@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from stavis_lib.__main__ import main
-from stavis_lib.config import build_model
+from stavis_lib.model import build_model
 from stavis_lib.data import media
 from stavis_lib.model.checkpoints import save_checkpoint
 

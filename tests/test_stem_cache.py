@@ -155,7 +155,7 @@ def test_flop_count_of_the_full_size_stem():
 
 
 def test_whole_network_with_the_cached_stem_equals_the_plain_forward():
-    from stavis_lib.config import build_model
+    from stavis_lib.model import build_model
 
     torch.manual_seed(0)
     model = build_model("L3mul_S3", depth=10, width=8, sample_size=32, sample_duration=16).eval()
@@ -188,7 +188,7 @@ def test_whole_network_with_the_cached_stem_equals_the_plain_forward():
 
 
 def test_a_stem_output_of_the_wrong_shape_is_refused():
-    from stavis_lib.config import build_model
+    from stavis_lib.model import build_model
 
     model = build_model("visual", depth=10, width=8, sample_size=32, sample_duration=16).eval()
     with pytest.raises(ValueError, match=r"conv1 output must have shape \(B,8,T,h,w\)"):
@@ -275,7 +275,7 @@ def test_summaries_equal_mean_and_temporal_maxpool_of_the_activated_stem(rows, w
 
 @pytest.mark.parametrize("fold", [False, True])
 def test_network_from_stem_summaries_equals_the_plain_forward(fold):
-    from stavis_lib.config import build_model
+    from stavis_lib.model import build_model
     from stavis_lib.model.fold import fold_batchnorm
 
     torch.manual_seed(0)
@@ -311,7 +311,7 @@ def test_network_from_stem_summaries_equals_the_plain_forward(fold):
 
 
 def test_stem_summaries_need_the_official_maxpool():
-    from stavis_lib.config import build_model
+    from stavis_lib.model import build_model
 
     model = build_model("visual", depth=10, width=8, sample_size=32, sample_duration=16).eval()
     model.trunk.maxpool = nn.MaxPool3d(kernel_size=3, stride=(1, 2, 2), padding=1)

@@ -218,7 +218,7 @@ def test_epoch_view_gives_fresh_draws_for_repeated_passes():
 
 def test_official_learning_rates_per_part(reference_dir):
     """Audio-visual stage, lr = 0.01: every group's lr equals the official optimiser's (JSON)."""
-    from stavis_lib.model.checkpoints import local_to_official
+    from stavis_lib.model.official import local_to_official
     from stavis_lib.model.stavis import Stavis
 
     manifest = json.loads((reference_dir / "official_stavis_audiovisual_state_dict.json").read_text())
@@ -472,7 +472,8 @@ def test_random_init_needs_the_opt_in_and_is_recorded(tmp_path, monkeypatch):
 
 def test_init_checkpoint_must_provide_the_visual_path(tmp_path):
     from stavis_lib.errors import UserError
-    from stavis_lib.model.checkpoints import export_official_stavis, load_checkpoint, save_checkpoint
+    from stavis_lib.model.checkpoints import load_checkpoint, save_checkpoint
+    from stavis_lib.model.official import export_official_stavis
     from stavis_lib.model.stavis import Stavis
 
     data = FixedClips(n=2)

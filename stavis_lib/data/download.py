@@ -6,8 +6,11 @@ The official ``fetch_data.sh`` (github.com/atsiami/STAViS) downloads, from
 * ``video_frames/<DB>.tar.gz``, ``video_audio/<DB>.tar.gz``, ``annotations/<DB>.tar.gz``
   for DB in AVAD, Coutrot_db1, Coutrot_db2, DIEM, ETMD_av, SumMe, each unpacked into the
   folder of the same name;
-* ``fold_lists.tar.gz`` and ``pretrained_models.tar.gz``, unpacked into the data root
-  (reference/README.md "Where the real checkpoints are published").
+* ``fold_lists.tar.gz`` (the official train/test lists of every split) and
+  ``pretrained_models.tar.gz``, unpacked into the data root; the latter gives
+  ``pretrained_models/stavis_visual_only/visual_split{1,2,3}_save_60.pth``,
+  ``pretrained_models/stavis_audiovisual/audiovisual_split{1,2,3}_save_60.pth``,
+  ``resnet-50-kinetics.pth`` and ``soundnet8.pth``.
 
 The lab publishes no checksums: :func:`download` records the sha256 of what it fetched in a
 ``<file>.sha256`` sidecar and checks any expected digest it is given. Archives are unpacked
@@ -18,7 +21,6 @@ with :func:`extract_archive`, which refuses members that would land outside the 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import tarfile
 import urllib.error
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stavis_lib.errors import UserError
+from stavis_lib.files import sha256_file
 
 __all__ = [
     "RELEASE_BASE_URL",
@@ -37,7 +40,6 @@ __all__ = [
     "release_archives",
     "DownloadError",
     "UnsafeArchiveError",
-    "sha256_file",
     "download",
     "extract_archive",
     "fetch_release",
@@ -84,15 +86,6 @@ class DownloadError(UserError, RuntimeError):
 
 class UnsafeArchiveError(UserError, RuntimeError):
     """An archive member would be written outside the target folder (or is a device/odd file)."""
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _sidecar(path: Path) -> Path:
