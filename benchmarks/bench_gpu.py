@@ -32,7 +32,7 @@ from stavis_lib.inference import predict_video
 
 
 def synthetic_frames(cache_dir: Path, n_frames: int, size: tuple[int, int]) -> tuple[np.ndarray, Path]:
-    """(frames (T,H,W,3) uint8, mp4 path) of a synthetic video with sound (H3's generator)."""
+    """(frames (T,H,W,3) uint8, mp4 path) of a synthetic video with sound (the synthetic benchmark's generator)."""
     from stavis_lib.data.media import read_frames
     from stavis_lib.data.synthetic import SyntheticConfig, generate_benchmark
 

@@ -1,7 +1,7 @@
 """Inference speed: the official test path versus ``predict_video``, in one run, on one video.
 
-(a) **baseline** — the official approach (../shared/reference/README.md, "Input conventions
-    of the official test path"): frames stored as JPEGs in the release layout; for every
+(a) **baseline** — the official approach (its test path, as the README's deviation table
+    describes it): frames stored as JPEGs in the release layout; for every
     window, 16 JPEG decodes, a PIL resize to 320×240 (default resample) and a BILINEAR resize
     to 112×112, 0-255 RGB minus the ActivityNet means; windows j = 1 … n-1 with frames
     j … min(n, j+15) and LoopPadding; a DataLoader with workers; fp32, batch 8, no_grad;
@@ -54,7 +54,7 @@ DB = "Synthetic"
 
 # ------------------------------------------------------------------ data
 def synthetic_video(cache_dir: Path, n_frames: int) -> tuple[ReleaseLayout, str, int, float]:
-    """A synthetic video (H3's generator) of ``n_frames`` 320×240 frames with sound, in the release layout."""
+    """A synthetic video (the synthetic benchmark's generator) of ``n_frames`` 320×240 frames with sound, in the release layout."""
     from stavis_lib.data.synthetic import SyntheticConfig, generate_benchmark
 
     root = cache_dir / f"synthetic-320x240-{n_frames}f"

@@ -2,10 +2,10 @@
 
 For each configuration — the CPU demo model (``stavis_lib.demo.DemoConfig``: ResNet-10,
 width 16, 64×64, 16 frames) and the full-size model (ResNet-50, width 64, 112×112) — this
-measures, separately and on the same synthetic benchmark (H3's generator, 160×120 videos
+measures, separately and on the same synthetic benchmark (its generator, 160×120 videos
 with sound, as the demo uses):
 
-* **data**: ``TrainClips`` (H2: frames decoded once into a memory-mapped cache, a random
+* **data**: ``TrainClips`` (frames decoded once into a memory-mapped cache, a random
   16-frame clip per item, its Hann-windowed audio excerpt, dense and fixation maps, flips)
   through a ``DataLoader`` with ``--workers`` worker processes, batch ``--batch``;
 * **step**: one optimiser step of the audio-visual stage on a batch already in memory:

@@ -1,4 +1,4 @@
-"""clip_audio against hand computations of the official formula (reference/README.md "Audio").
+"""clip_audio against hand computations of the official audio-window formula.
 
 Official, 1-based frame f, n = Fs/fps:
   start[f] = int(max(0, (f-1)/fps*Fs - n/2)),  end[f] = int(min(len, (f-1)/fps*Fs + n/2))

@@ -1,4 +1,4 @@
-"""Media I/O on every real clip in ../shared/media (see its LICENSES.md) plus generated files.
+"""Media I/O on every real clip in assets/media (see assets/LICENSES.md) plus generated files.
 
 Frame counts are compared with container duration x fps within 2 frames: the container
 duration is the longer of the two streams (rounded to 10 ms) and MP4 edit lists can hide a

@@ -1,6 +1,6 @@
 """Per-clip audio excerpt for SoundNet (STAViS §3.2).
 
-The official data loader (``reference/README.md``, "Audio", saliency_db.py:175-219) cuts,
+The official data loader (its ``saliency_db.py``, lines 175-219) cuts,
 for a clip of video frames ``first … last``, the samples that cover those frames, weights
 them with a symmetric Hann window and centres them, zero-padded, in a fixed window of
 ``max_audio_win = int(22050 / 10 * 16) = 35280`` samples (16 frames at ≥ 10 fps at

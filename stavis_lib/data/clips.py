@@ -1,6 +1,6 @@
 """Training clips and test sliding windows (STAViS §3.6), with decoded frames cached once.
 
-Conventions (official code: reference/README.md "Input conventions of the official test path"):
+Conventions (those of the official test path, stated here in full):
 
 * **Frames** are RGB, resized without keeping the aspect ratio to ``sample_size``² with
   PIL bilinear (official ``Scale([112,112])``), after the official intermediate resize to

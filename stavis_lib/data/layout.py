@@ -10,7 +10,7 @@ benchmark, which uses the same layout)::
     fold_lists/<DB>_list_{train,test}_{k}_fps.txt          one line per video: "name nframes fps"
     fold_lists/DIEM_list_{train,test}_fps.txt              DIEM: one standard split, no _{k}
 
-Audio is exchanged on the SoundNet scale (int16 / 128, reference/README.md "Audio").
+Audio is exchanged on the SoundNet scale (int16 / 128, as the official loader reads 16-bit WAV).
 Every error about bad data is a :class:`LayoutError` that names the offending file.
 """
 from __future__ import annotations

@@ -46,7 +46,7 @@ the sounding object or -1), ``sounding_class`` ``(frames,)``, ``object_class`` `
 ``centres`` ``(objects, frames, 2)`` and ``boxes`` ``(objects, frames, 4)`` as x0, y0, x1, y1,
 ``bursts`` ``(B, 3)`` (start s, end s, object), ``class_names``, ``fps``, ``size`` (W, H).
 Frame ``f`` (0-based) shows time ``f / fps``, the instant the official audio excerpt centres on
-(reference/README.md: frame f's samples start at ``(f-1)/fps*Fs - n/2`` for 1-based f).
+(the official loader: frame f's samples start at ``(f-1)/fps*Fs - n/2`` for 1-based f).
 
 Determinism: every video draws from its own ``numpy`` generator seeded with ``(seed, index)``, so a
 video does not depend on how many others are generated; JPEG, wav, .mat, npz and mp4 writers are
