@@ -26,16 +26,14 @@ continues or reuses finished stages (``--fresh`` retrains).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 #: Name of the marker file that identifies a demo folder (and lists its checkpoints).
 DEMO_MARKER = "demo.json"
@@ -480,34 +478,3 @@ def _print_summary(run: _DemoRun, stages: _Stages, data_root: Path, table_md: st
     _say(f"checkpoints:  {stages.visual_ckpt.resolve()}\n              {stages.av_ckpt.resolve()}")
     _say(f"data:         {data_root.resolve()}")
     _say("next: python -m stavis_lib predict VIDEO --out DIR   (uses the audio-visual demo checkpoint)")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m stavis_lib demo [--out DIR] [--smoke]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m stavis_lib demo",
-        description="Generate the synthetic benchmark, train visual-only then audio-visual STAViS on the CPU, "
-                    "evaluate both (with the audio-dependence test) and write a report (about 20 minutes).")
-    parser.add_argument("--out", default=None, help=f"output folder (default: $STAVIS_HOME/demo = {demo_dir()})")
-    parser.add_argument("--smoke", action="store_true", help="tiny version (a couple of minutes; the claim is not expected to hold)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1)")
-    parser.add_argument("--seed", type=int, default=None, help="data and training seed (default 0)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    parser.add_argument("--fresh", action="store_true",
-                        help="retrain both stages even if OUT holds checkpoints of an earlier (or interrupted) run")
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    cfg = DemoConfig.smoke() if args.smoke else DemoConfig()
-    if args.threads:
-        cfg.threads = args.threads
-    if args.seed is not None:
-        cfg.seed = args.seed
-        for overrides in (cfg.visual_overrides, cfg.audiovisual_overrides):
-            overrides["seed"] = args.seed
-    result = run_demo(args.out, cfg, progress=not args.quiet, fresh=args.fresh)
-    if args.smoke:
-        return 0
-    return 0 if result.passed else 3
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -251,7 +251,7 @@ def _one_line_user_error(exc_info, *needles: str) -> str:
 
 
 def test_load_model_refuses_a_visual_only_official_file_as_audiovisual(tmp_path):
-    from stavis_lib.__main__ import load_model
+    from stavis_lib.cli.predict import load_model
     from stavis_lib.errors import UserError
 
     visual = build_model("visual", **OFFICIAL_GEOMETRY)
@@ -268,7 +268,7 @@ def test_load_model_refuses_a_visual_only_official_file_as_audiovisual(tmp_path)
 
 
 def test_load_model_refuses_a_file_of_unrelated_tensors(tmp_path):
-    from stavis_lib.__main__ import load_model
+    from stavis_lib.cli.predict import load_model
     from stavis_lib.errors import UserError
 
     path = tmp_path / "foo.pt"
@@ -280,7 +280,7 @@ def test_load_model_refuses_a_file_of_unrelated_tensors(tmp_path):
 
 @pytest.mark.parametrize("damage", ["empty", "truncated", "text"])
 def test_corrupt_checkpoints_give_one_line_errors_naming_the_file(tmp_path, damage):
-    from stavis_lib.__main__ import load_model
+    from stavis_lib.cli.predict import load_model
     from stavis_lib.errors import UserError
 
     good = tmp_path / "good.pt"

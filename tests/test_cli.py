@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from stavis_lib.__main__ import main
+from stavis_lib.cli import main
 from stavis_lib.model import build_model
 from stavis_lib.data.media import probe_video, read_frames
 from stavis_lib.demo import DEMO_MARKER, find_demo_checkpoint
@@ -129,7 +129,7 @@ def _raise_user_error(argv):
 
 
 def test_user_errors_are_one_line_with_status_2_and_debug_shows_the_traceback(monkeypatch, capsys):
-    import stavis_lib.__main__ as cli
+    import stavis_lib.cli as cli
     from stavis_lib.data.media import MediaError
     from stavis_lib.errors import UserError
 
@@ -144,7 +144,7 @@ def test_user_errors_are_one_line_with_status_2_and_debug_shows_the_traceback(mo
 
 
 def test_an_unwritable_output_is_one_line_naming_the_file(monkeypatch, capsys, tmp_path):
-    import stavis_lib.__main__ as cli
+    import stavis_lib.cli as cli
 
     target = tmp_path / "out.txt"
     monkeypatch.setitem(cli.COMMANDS, "write", (__name__, "_write_into_missing_folder", "test"))
@@ -159,7 +159,7 @@ def _write_into_missing_folder(argv):
 
 
 def test_every_advertised_sub_command_dispatches(capsys):
-    import stavis_lib.__main__ as cli
+    import stavis_lib.cli as cli
 
     assert "download" in cli.COMMANDS
     for name in cli.COMMANDS:

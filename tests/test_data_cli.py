@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stavis_lib.__main__ import main as cli
+from stavis_lib.cli import data as data_cli
+from stavis_lib.cli import main as cli
 from stavis_lib.data import diem, synthetic
 
 ROW = "{f} 10.0 20.0 1000.0 1 12.0 22.0 1000.0 1\n"
@@ -66,7 +67,7 @@ def test_synth_refuses_absurd_video_counts_unless_forced(tmp_path, capsys, monke
     assert f"--videos {n}" in err and "--force" in err and "GB" in err
     assert not (tmp_path / "s").exists()
     calls = {}
-    monkeypatch.setattr(synthetic, "generate_benchmark", lambda out, **kw: calls.update(kw) or Path(out))
+    monkeypatch.setattr(data_cli, "generate_benchmark", lambda out, **kw: calls.update(kw) or Path(out))
     assert cli(["synth", str(tmp_path / "s"), "--videos", str(n), "--force", "--quiet"]) == 0
     assert calls["n_videos"] == n
     assert cli(["synth", str(tmp_path / "s"), "--videos", "2", "--quiet"]) == 2

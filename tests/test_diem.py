@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stavis_lib.cli.data import import_diem_main
 from stavis_lib.data.diem import (
     DiemFormatError,
     DiemGaze,
@@ -13,7 +14,6 @@ from stavis_lib.data.diem import (
     diem_frame_count,
     leave_one_out_nss,
     load_diem_gaze,
-    main,
     parse_video_name,
     read_diem_file,
 )
@@ -146,7 +146,7 @@ def test_leave_one_out_nss_hand_case():
 
 
 def test_subset_import_writes_layout(gaze_dir: Path, tmp_path: Path, capsys):
-    rc = main([str(gaze_dir), "--out", str(tmp_path), "--frames", "12", "--quiet"])
+    rc = import_diem_main([str(gaze_dir), "--out", str(tmp_path), "--frames", "12", "--quiet"])
     assert rc == 0
     out = capsys.readouterr().out
     assert "12 frames at 1066x710, 49 viewers" in out and "leave-one-out human NSS" in out
@@ -166,15 +166,15 @@ def test_subset_import_writes_layout(gaze_dir: Path, tmp_path: Path, capsys):
 
 
 def test_cli_size_override_and_errors(gaze_dir: Path, tmp_path: Path, capsys):
-    assert main([str(gaze_dir), "--out", str(tmp_path), "--frames", "2", "--size", "533x355", "--quiet",
-                 "--sigma", "16"]) == 0
+    assert import_diem_main([str(gaze_dir), "--out", str(tmp_path), "--frames", "2", "--size", "533x355", "--quiet",
+                             "--sigma", "16"]) == 0
     assert ReleaseLayout(tmp_path).read_fixations("DIEM", VIDEO, 1).shape == (355, 533)
     bad = tmp_path / "broken_10x10"
     bad.mkdir()
     (bad / "s.asc_1_broken_10x10.txt").write_text("1 2 3\n")
     with pytest.raises(DiemFormatError, match="line 1"):
-        main([str(bad), "--out", str(tmp_path), "--quiet"])
-    from stavis_lib.__main__ import main as cli
+        import_diem_main([str(bad), "--out", str(tmp_path), "--quiet"])
+    from stavis_lib.cli import main as cli
 
     assert cli(["import-diem", str(bad), "--out", str(tmp_path), "--quiet"]) == 2
     err = capsys.readouterr().err

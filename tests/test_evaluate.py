@@ -13,7 +13,8 @@ from PIL import Image
 
 from stavis_lib import evaluate as E
 from stavis_lib import metrics as M
-from stavis_lib.__main__ import main as cli
+from stavis_lib.cli import evaluate as evaluate_cli
+from stavis_lib.cli import main as cli
 from stavis_lib.errors import UserError
 from stavis_lib.evaluate.baselines import gaze_sigma
 from stavis_lib.evaluate.truth import load_gaze
@@ -268,9 +269,9 @@ def test_cli_with_checkpoint_and_errors(synth_root, tiny_av, tmp_path, capsys):
     ckpt = tmp_path / "tiny_1.pth"
     save_checkpoint(ckpt, tiny_av)
     out = tmp_path / "cli"
-    rc = E.main([str(synth_root), "--splits", "1", "--checkpoint", str(tmp_path / "tiny_{split}.pth"),
-                 "--out", str(out), "--max-frames", "4", "--no-human", "--no-plots", "--quiet",
-                 "--device", "cpu", "--save-npz"])
+    rc = evaluate_cli.main([str(synth_root), "--splits", "1", "--checkpoint", str(tmp_path / "tiny_{split}.pth"),
+                           "--out", str(out), "--max-frames", "4", "--no-human", "--no-plots", "--quiet",
+                           "--device", "cpu", "--save-npz"])
     assert rc == 0
     frames = pd.read_csv(out / "frames.csv")
     assert "L3mul_S3" in set(frames.method)                          # named after the checkpoint's variant

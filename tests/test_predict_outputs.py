@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from stavis_lib.__main__ import main
+from stavis_lib.cli import main
 from stavis_lib.model import build_model
 from stavis_lib.data import media
 from stavis_lib.model.checkpoints import save_checkpoint
@@ -81,7 +81,7 @@ def test_a_second_run_replaces_the_whole_set(material, tmp_path, capsys):
 _INTERRUPT = textwrap.dedent("""
     import os, signal, sys
     import numpy as np
-    from stavis_lib.__main__ import main
+    from stavis_lib.cli import main
 
     real = np.lib.format.write_array_header_2_0
 

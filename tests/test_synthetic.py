@@ -11,12 +11,12 @@ from stavis_lib.data.audio import clip_audio
 from stavis_lib.data.layout import ReleaseLayout
 from stavis_lib.errors import UserError
 from stavis_lib.data.maps import dense_map, read_gaze_npz
+from stavis_lib.cli.data import synth_main
 from stavis_lib.data.synthetic import (
     DB_NAME,
     DEFAULT_CLASSES,
     SyntheticConfig,
     generate_benchmark,
-    main,
     read_benchmark_config,
     simulate_video,
     split_folds,
@@ -227,8 +227,8 @@ def test_config_validation():
 
 
 def test_cli(tmp_path, capsys):
-    rc = main([str(tmp_path / "out"), "--videos", "3", "--seed", "1", "--size", "48x32", "--viewers", "4",
-               "--no-mp4", "--quiet"])
+    rc = synth_main([str(tmp_path / "out"), "--videos", "3", "--seed", "1", "--size", "48x32", "--viewers", "4",
+                     "--no-mp4", "--quiet"])
     assert rc == 0
     assert "wrote 3 synthetic videos" in capsys.readouterr().out
     layout = ReleaseLayout(tmp_path / "out")
@@ -236,9 +236,9 @@ def test_cli(tmp_path, capsys):
     assert layout.read_frame(DB_NAME, entries[0].name, 1).shape == (32, 48, 3)
     assert not (tmp_path / "out" / "videos").exists()
     with pytest.raises(SystemExit):
-        main([str(tmp_path / "bad"), "--size", "48by32"])
+        synth_main([str(tmp_path / "bad"), "--size", "48by32"])
     with pytest.raises(UserError, match="--videos 2"):
-        main([str(tmp_path / "bad"), "--videos", "2"])
+        synth_main([str(tmp_path / "bad"), "--videos", "2"])
     assert not (tmp_path / "bad").exists()
 
 

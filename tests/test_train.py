@@ -385,7 +385,7 @@ def test_held_out_videos_rule():
 
 
 def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    from stavis_lib.__main__ import main
+    from stavis_lib.cli import main
 
     status = main(argv)
     out, err = capsys.readouterr()

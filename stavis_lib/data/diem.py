@@ -37,10 +37,8 @@ from the 1-D Gram matrices of the fixated rows and columns.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -387,44 +385,3 @@ def import_diem(gaze_dir: str | os.PathLike, out_dir: str | os.PathLike, size: t
         sigma=np.float64(sig), loo_nss=loo,
     )
     return ImportResult(gaze.video, gaze.n_frames, gaze.width, gaze.height, len(gaze.viewers), sig, loo, root)
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 1066x710, got {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return w, h
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m stavis_lib import-diem GAZE_DIR --out OUT_DIR``: maps + leave-one-out human NSS."""
-    parser = argparse.ArgumentParser(
-        prog="python -m stavis_lib import-diem",
-        description="Turn a folder of raw DIEM gaze files (one per viewer) into per-frame fixation and "
-                    "dense maps in the STAViS release layout, and report the leave-one-out human NSS.",
-    )
-    parser.add_argument("gaze_dir", help="folder of one video's gaze files, named like arctic_bears_1066x710")
-    parser.add_argument("--out", required=True, help="release-layout root to write into")
-    parser.add_argument("--size", type=_parse_size, default=None, help="video size WxH (default: from the name)")
-    parser.add_argument("--frames", type=int, default=None, help="frame count (default: from the gaze rows)")
-    parser.add_argument("--sigma", type=float, default=None,
-                        help=f"dense-map Gaussian sigma in pixels (default {DEFAULT_SIGMA_FRACTION} x width)")
-    parser.add_argument("--eyes", choices=("both", "left", "right"), default="both",
-                        help="which eye's fixations to use (default both: averaged when both fixate)")
-    parser.add_argument("--db", default=DB_NAME, help=f"database name in the layout (default {DB_NAME})")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    if args.frames is not None and not 1 <= args.frames <= MAX_FRAMES:
-        raise UserError(f"--frames {args.frames}: expected 1..{MAX_FRAMES}")
-    if args.sigma is not None and not 0 < args.sigma <= MAX_SIDE:
-        raise UserError(f"--sigma {args.sigma}: expected a positive number of pixels (at most {MAX_SIDE})")
-    start = time.perf_counter()
-    res = import_diem(args.gaze_dir, args.out, size=args.size, n_frames=args.frames, sigma=args.sigma,
-                      eyes=args.eyes, db=args.db, progress=not args.quiet)
-    print(f"{res.video}: {res.n_frames} frames at {res.width}x{res.height}, {res.n_viewers} viewers, "
-          f"sigma {res.sigma:.1f} px -> {res.root} ({time.perf_counter() - start:.1f} s)")
-    print(f"leave-one-out human NSS: {res.mean_loo_nss:.3f} (mean over {int(np.isfinite(res.loo_nss).sum())} frames)")
-    return 0

@@ -20,7 +20,6 @@ with :func:`extract_archive`, which refuses members that would land outside the 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import tarfile
 import urllib.error
@@ -242,23 +241,3 @@ def fetch_release(root: str | os.PathLike, archives: Iterable[ReleaseArchive] | 
         for p in downloads.glob("*.sha256"):
             p.unlink()
     return root
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m stavis_lib download ROOT`` — fetch the official release (needs internet)."""
-    parser = argparse.ArgumentParser(prog="python -m stavis_lib download",
-                                     description="Download and unpack the official STAViS data release.")
-    parser.add_argument("root", help="data root to create (video_frames/, video_audio/, annotations/, fold_lists/)")
-    parser.add_argument("--databases", nargs="+", default=list(RELEASE_DATABASES), choices=RELEASE_DATABASES)
-    parser.add_argument("--no-frames", action="store_true")
-    parser.add_argument("--no-audio", action="store_true")
-    parser.add_argument("--no-annotations", action="store_true")
-    parser.add_argument("--no-pretrained", action="store_true")
-    parser.add_argument("--keep-archives", action="store_true")
-    args = parser.parse_args(argv)
-    archives = release_archives(args.databases, not args.no_frames, not args.no_audio, not args.no_annotations,
-                                True, not args.no_pretrained)
-    fetch_release(args.root, archives, keep_archives=args.keep_archives)  # errors: one line, status 2
-    print(f"release unpacked into {args.root}")
-    return 0
-

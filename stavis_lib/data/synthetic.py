@@ -55,13 +55,10 @@ ffmpeg build, so compare its decoded frames across machines).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import shutil
-import sys
-import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
@@ -70,7 +67,6 @@ import numpy as np
 from PIL import Image
 
 from stavis_lib.data.maps import dense_map, fixation_map, gaze_path, sigma_from_width_fraction, write_gaze_npz
-from stavis_lib.errors import UserError
 
 __all__ = [
     "DB_NAME",
@@ -608,14 +604,6 @@ def read_benchmark_config(root: str | os.PathLike) -> tuple[SyntheticConfig, int
         raise ValueError(f"{path}: malformed synthetic benchmark description ({exc})") from exc
 
 
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 160x120, got {text!r}") from None
-    return w, h
-
-
 #: Sanity bounds of ``synth``: more videos, or a larger estimate on disk, needs ``--force``.
 MAX_VIDEOS = 5000
 MAX_BYTES = 20e9
@@ -643,55 +631,3 @@ def estimate_benchmark(n_videos: int, config: SyntheticConfig | None = None) -> 
     per_frame += 2 * cfg.audio_rate / cfg.fps
     seconds = frames * (4e-7 * pixels + 1e-3)
     return BenchmarkEstimate(frames * per_frame, seconds)
-
-
-def _config_from_args(args: argparse.Namespace) -> SyntheticConfig:
-    overrides: dict = {}
-    if args.size:
-        overrides.update(width=args.size[0], height=args.size[1])
-    if args.viewers is not None:
-        if args.viewers < 1:
-            raise UserError(f"--viewers {args.viewers}: a video needs at least one simulated viewer")
-        overrides["n_viewers"] = args.viewers
-    if args.no_mp4:
-        overrides["write_mp4"] = False
-    try:
-        return SyntheticConfig(**overrides)
-    except ValueError as exc:
-        raise UserError(f"--size/--viewers: {exc}") from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m stavis_lib synth OUT_DIR --videos N --seed S``: write the synthetic benchmark.
-
-    Prints an estimate of the disk space and time first; refuses (:class:`UserError`) zero viewers,
-    fewer videos than splits, and more than :data:`MAX_VIDEOS` videos or :data:`MAX_BYTES` on disk
-    unless ``--force``.
-    """
-    parser = argparse.ArgumentParser(
-        prog="python -m stavis_lib synth",
-        description="Generate the synthetic audio-visual eye-tracking benchmark in the STAViS release layout.",
-    )
-    parser.add_argument("out_dir", help="output folder (created; existing files of the same videos are overwritten)")
-    parser.add_argument("--videos", type=int, default=48, help="number of videos (default 48)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--size", type=_parse_size, default=None, help="frame size WxH (default 160x120)")
-    parser.add_argument("--viewers", type=int, default=None, help="simulated viewers per video (default 16)")
-    parser.add_argument("--no-mp4", action="store_true", help="skip the mp4 files (faster)")
-    parser.add_argument("--force", action="store_true",
-                        help=f"generate even beyond the sanity bounds ({MAX_VIDEOS} videos, {MAX_BYTES / 1e9:.0f} GB)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    cfg = _config_from_args(args)
-    if args.videos < cfg.n_splits:
-        raise UserError(f"--videos {args.videos}: at least {cfg.n_splits} are needed ({cfg.n_splits}-fold splits)")
-    estimate = estimate_benchmark(args.videos, cfg)
-    if (args.videos > MAX_VIDEOS or estimate.bytes > MAX_BYTES) and not args.force:
-        raise UserError(f"--videos {args.videos}: {estimate.bytes / 1e9:,.1f} GB estimated, beyond the sanity bounds "
-                        f"({MAX_VIDEOS} videos, {MAX_BYTES / 1e9:.0f} GB); pass --force to generate them anyway")
-    print(f"estimate: {args.videos} videos at {cfg.width}x{cfg.height}, {estimate}", flush=True)
-    start = time.perf_counter()
-    root = generate_benchmark(args.out_dir, n_videos=args.videos, seed=args.seed, config=cfg, progress=not args.quiet)
-    print(f"wrote {args.videos} synthetic videos ({DB_NAME}) to {root} in {time.perf_counter() - start:.1f} s",
-          file=sys.stdout)
-    return 0

@@ -17,14 +17,13 @@ Modules: :mod:`~stavis_lib.evaluate.truth` (ground truth per video),
 :mod:`~stavis_lib.evaluate.baselines` (centre bias, mean training map, human leave-one-out),
 :mod:`~stavis_lib.evaluate.scoring` (the model's maps and per-frame scores),
 :mod:`~stavis_lib.evaluate.runner` (the loop over datasets, splits and videos),
-:mod:`~stavis_lib.evaluate.reports` (averaging, tables, plots, saved predictions),
-:mod:`~stavis_lib.evaluate.audio_test` (the audio-dependence test) and
-:mod:`~stavis_lib.evaluate.cli` (``python -m stavis_lib evaluate``).
+:mod:`~stavis_lib.evaluate.reports` (averaging, tables, plots, saved predictions) and
+:mod:`~stavis_lib.evaluate.audio_test` (the audio-dependence test). The command line
+``python -m stavis_lib evaluate`` is :mod:`stavis_lib.cli.evaluate`.
 """
 from stavis_lib.evaluate.audio_test import audio_dependence
 from stavis_lib.evaluate.baselines import (CENTRE, HUMAN, MEAN_GT, centre_bias_map, human_loo_scores,
                                            mean_gt_map)
-from stavis_lib.evaluate.cli import main
 from stavis_lib.evaluate.reports import (AVERAGING, EvaluationResult, averaging_rule, draw_nss_curves,
                                          save_predictions, summarize, write_nss_plots, write_tables)
 from stavis_lib.evaluate.runner import evaluate_split
@@ -34,6 +33,6 @@ from stavis_lib.evaluate.truth import VideoTruth, load_truth
 __all__ = [
     "EvaluationResult", "VideoTruth", "evaluate_split", "audio_dependence", "predict_maps", "read_frames_resized",
     "load_truth", "centre_bias_map", "mean_gt_map", "human_loo_scores", "other_audio_assignment", "summarize",
-    "averaging_rule", "write_tables", "draw_nss_curves", "write_nss_plots", "save_predictions", "main",
+    "averaging_rule", "write_tables", "draw_nss_curves", "write_nss_plots", "save_predictions",
     "CENTRE", "MEAN_GT", "HUMAN", "AUDIO_MODES", "AVERAGING",
 ]

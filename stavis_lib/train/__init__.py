@@ -66,13 +66,12 @@ Library first: ``train(model_or_config, data_config, train_config, out_dir) -> T
 Modules: ``config`` (``TrainConfig``, ``PRESETS``, the official rate tables), ``optim``
 (parameter groups, SGD, schedule, per-stage loss), ``distributed`` (process group, sampler),
 ``rng``, ``data`` (training clips, validation plan), ``init`` (starting weights), ``epoch``
-(steps, validation, checkpoints of one epoch), ``outputs`` (files), ``loop`` (``train``),
-``cli`` (``python -m stavis_lib train``).
+(steps, validation, checkpoints of one epoch), ``outputs`` (files), ``loop`` (``train``).
+The command line ``python -m stavis_lib train`` is :mod:`stavis_lib.cli.train`.
 """
 from __future__ import annotations
 
 from stavis_lib.model import STAGES
-from stavis_lib.train.cli import add_arguments, main
 from stavis_lib.train.config import (
     OFFICIAL_PART_LR,
     PART_GROUP,
@@ -108,9 +107,9 @@ from stavis_lib.train.rng import rng_state, seed_everything, set_rng_state
 
 __all__ = [
     "OFFICIAL_PART_LR", "PART_GROUP", "PRESETS", "SAL_SCALES", "STAGES", "DistContext", "EpochSampler", "EpochView",
-    "TrainConfig", "TrainConfigError", "TrainResult", "ValidationPlan", "VideoKey", "add_arguments",
+    "TrainConfig", "TrainConfigError", "TrainResult", "ValidationPlan", "VideoKey",
     "build_datasets", "build_optimizer", "build_scheduler", "default_milestones", "held_out_videos",
-    "init_from_checkpoint", "lr_schedule", "main", "parameter_groups", "plan_validation",
+    "init_from_checkpoint", "lr_schedule", "parameter_groups", "plan_validation",
     "plot_loss_curves", "preset", "rng_state", "save_training_checkpoint", "seed_everything", "set_rng_state",
     "setup_distributed", "stage_loss", "train", "validate", "validation_set", "warm_start_fusion",
 ]
