@@ -1,6 +1,6 @@
 """``python -m stavis_lib demo``: the whole STAViS pipeline on the synthetic benchmark, on a CPU.
 
-What it does (about 20 minutes on 2 CPU cores; ``--smoke``: a couple of minutes):
+What it does (7–8 minutes on 2 idle CPU cores; ``--smoke``: a couple of minutes):
 
 1. generates the synthetic audio-visual eye-tracking benchmark (``data.synthetic``): videos in
    which several objects move, one at a time makes its class's sound, and simulated viewers

@@ -13,7 +13,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m stavis_lib demo",
         description="Generate the synthetic benchmark, train visual-only then audio-visual STAViS on the CPU, "
-                    "evaluate both (with the audio-dependence test) and write a report (about 20 minutes).")
+                    "evaluate both (with the audio-dependence test) and write a report (7–8 minutes on 2 idle CPU cores).")
     parser.add_argument("--out", default=None, help=f"output folder (default: $STAVIS_HOME/demo = {demo_dir()})")
     parser.add_argument("--smoke", action="store_true", help="tiny version (a couple of minutes; the claim is not expected to hold)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1)")

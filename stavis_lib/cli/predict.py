@@ -29,7 +29,7 @@ def resolve_checkpoint(checkpoint: str | None, variant: str | None) -> Path:
     if found is None:
         raise CheckpointNotFound(
             f"no checkpoint given and no {stage} checkpoint trained by the demo under {stavis_home()}.\n"
-            "Train one with `python -m stavis_lib demo` (or `make demo`, about 20 minutes on a CPU), "
+            "Train one with `python -m stavis_lib demo` (or `make demo`, 7–8 minutes on 2 idle CPU cores), "
             "or pass --checkpoint PATH (a checkpoint from `python -m stavis_lib train`, or an official "
             "STAViS .pth with --variant). Set STAVIS_HOME if the demo wrote elsewhere."
         )
