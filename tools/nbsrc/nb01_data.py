@@ -1,0 +1,187 @@
+"""Notebook 01 · data preparation: its cells, in order (``CELLS``)."""
+from __future__ import annotations
+
+from .common import MODES, STAVIS_IN_BRIEF, code, common, md  # noqa: F401
+
+# ======================================================================================
+# 01 data preparation
+# ======================================================================================
+CELLS = [
+    md(f"""
+# 01 · Data preparation: the release layout, the synthetic benchmark, real gaze data
+
+{STAVIS_IN_BRIEF}
+
+This notebook prepares and explains the **data**: the file layout of the official STAViS data
+release, the synthetic audio-visual eye-tracking benchmark that this repository generates in that
+layout, frames with fixations and dense maps, the Hann-weighted audio window the audio network
+sees, the three splits of the paper's Table 6 and, when a copy is available, real DIEM eye-tracking
+data converted to maps.
+
+{MODES}
+"""),
+    *common(),
+    md(r"""
+## 1 · The official release layout
+
+The official data release (six databases: DIEM, Coutrot1, Coutrot2, AVAD, SumMe, ETMD) stores
+everything as files that the training and test code read frame by frame:
+
+```
+video_frames/<db>/<video>/img_%05d.jpg            RGB frames, 1-based
+video_audio/<db>/<video>/<video>.wav               the soundtrack
+annotations/<db>/<video>/maps/eyeMap_%05d.jpg      dense maps Y_den (fixations blurred by a Gaussian)
+annotations/<db>/<video>/fixMap_%05d.mat           fixation maps Y_fix (MATLAB, key "eyeMap")
+fold_lists/<db>_list_{train,test}_<k>_fps.txt      one line per video: "name n_frames fps"
+```
+
+No public eye-tracking video data can be downloaded where this repository is built, so its default
+data is a **synthetic benchmark** generated in exactly this layout (the same readers serve it and
+the real release): 2-4 moving objects of distinct classes per video, each class with its own
+sound; one object sounds at a time, and an object looks the same whether it sounds or not, so only
+the sound tells which one the simulated viewers look at. The generator also writes an `.mp4` with
+sound per video and the gaze of every simulated viewer (`gaze/<db>/<video>.npz`).
+"""),
+    code("""
+root = tut.ensure_synthetic()   # generates the benchmark the first time (seconds to a minute)
+viz.layout_summary(root)
+"""),
+    code("""
+from stavis_lib.data.layout import ReleaseLayout
+
+layout = ReleaseLayout(root)
+test_list = layout.fold_list_path("Synthetic", "test", 1)
+print(test_list.relative_to(root))
+print(test_list.read_text())
+"""),
+    md(r"""
+## 2 · Frames, fixations and dense maps
+
+For every frame the ground truth is a binary **fixation map** $Y_{fix} \in \{0,1\}^{N_X \times N_Y}$
+(the pixels where some viewer fixated) and a **dense map** $Y_{den} \in [0,1]^{N_X \times N_Y}$,
+the fixation map convolved with a Gaussian (here σ = 5 % of the frame width, 8 px at 160 px) and
+max-normalised. The losses of §3.5 use both: cross-entropy and CC compare the prediction with
+$Y_{den}$ (eqs. 8-9), NSS reads the standardised prediction at the fixations of $Y_{fix}$ (eq. 10).
+Below: the frames of a test video with the fixations (red dots), and the dense maps.
+"""),
+    code("""
+video = tut.test_videos(1)[0].name
+frames = tut.frames(video)
+dense, fix = tut.ground_truth(video)
+print(f"{video}: {len(frames)} frames of {frames.shape[2]}x{frames.shape[1]} px, "
+      f"{fix.reshape(len(fix), -1).sum(1).mean():.1f} fixated pixels per frame on average")
+idx = np.linspace(0, len(frames) - 1, 5).astype(int)
+viz.plot_saliency_rows(frames, {"dense map": dense}, fixations=fix, frame_indices=idx);
+"""),
+    md(r"""
+Each simulated viewer's gaze is kept, so the notebooks can also score a *human* baseline (each
+viewer predicted from the others). The timeline shows the bursts of sound: after an onset most
+viewers saccade to the sounding object with a latency of about 220 ms.
+"""),
+    code("""
+from stavis_lib.data.maps import gaze_path, read_gaze_npz
+
+gaze = read_gaze_npz(gaze_path(root, "Synthetic", video))
+print("gaze arrays:", {k: np.shape(v) for k, v in gaze.items()})
+viz.plot_gaze_and_sound(frames, gaze, idx);
+"""),
+    md(r"""
+## 3 · The audio window (§3.2)
+
+The audio network sees, for a 16-frame clip, the samples that cover its frames. With $F_s$ the
+sampling rate, $n = F_s / \mathrm{fps}$ samples per frame and frame $f$ (1-based) the official code
+takes
+
+$$\mathrm{start}[f] = \max\!\left(0, \tfrac{f-1}{\mathrm{fps}} F_s - \tfrac{n}{2}\right), \qquad
+\mathrm{end}[f] = \min\!\left(N, \tfrac{f-1}{\mathrm{fps}} F_s + \tfrac{n}{2}\right),$$
+
+cuts `wav[start[first] : end[last] + 1]` (length $L$), multiplies it by a symmetric Hann window of
+length $L$ ("to weigh higher the central audio values representing the current time instance") and
+centres it, zero-padded, in a window of $\lfloor 22050 / 10 \cdot 16 \rfloor = 35\,280$ samples
+(16 frames at the lowest frame rate, 10 fps). At 25 fps: $n = 882$ samples and $L \approx 16 \cdot 882
+= 14\,112$ samples (0.64 s) inside the 1.6 s window. The waveform is on SoundNet's scale,
+int16 / 128, about ±256.
+"""),
+    code("""
+from IPython.display import Audio, display
+
+from stavis_lib.data.audio import OFFICIAL_WINDOW, clip_audio
+
+wave, rate = layout.read_audio("Synthetic", video)
+fps = tut.test_videos(1)[0].fps
+T = tut.sizes.model.get("sample_duration", 16) if SMOKE else 16
+centre = len(frames) // 2
+first, last = centre - T // 2, centre + T // 2 - 1
+window = clip_audio(wave, rate, fps, first, last)
+nonzero = np.flatnonzero(window)
+print(f"rate {rate} Hz, fps {fps}: n = {rate / fps:.0f} samples per frame; frames {first}..{last} -> "
+      f"L = {nonzero[-1] - nonzero[0] + 1} samples ({(nonzero[-1] - nonzero[0] + 1) / rate:.2f} s) "
+      f"centred in {OFFICIAL_WINDOW} samples ({OFFICIAL_WINDOW / rate:.2f} s); peak |x| = {np.abs(window).max():.1f}")
+viz.plot_audio_window(window, rate, title=f"{video}, frames {first}-{last}");
+display(Audio(wave / 256.0, rate=rate, normalize=False))
+"""),
+    md(r"""
+## 4 · The splits (Table 6)
+
+STAViS trains on all six databases together. DIEM has a standard split from the literature; the five
+others were split three ways like 3-fold cross-validation, every video in the test set of exactly
+one split, and the reported numbers average the three splits. `stavis_lib.data.splits` holds the
+split lists of the release (what the official code and checkpoints used) and Table 6 as printed;
+they disagree for a few videos (see the module's docstring). The synthetic benchmark has its own
+three folds.
+"""),
+    code("""
+from stavis_lib.data import splits
+
+rows = []
+for db in splits.DATASETS:
+    row = {"database": db, "videos": len(splits.video_entries(db))}
+    for k in splits.SPLITS:
+        row[f"test split {k}"] = len(splits.get_test_videos(db, k))
+        row[f"train split {k}"] = len(splits.get_train_videos(db, k))
+    rows.append(row)
+pd.DataFrame(rows).set_index("database")
+"""),
+    code("""
+# The synthetic benchmark: every video is tested in exactly one of the three splits.
+membership = pd.DataFrame(
+    {f"split {k}": {e.name: "test" for e in layout.read_fold_list("Synthetic", "test", k)} for k in (1, 2, 3)}
+).fillna("train").sort_index()
+membership.head(12)
+"""),
+    md(r"""
+## 5 · Real eye-tracking data: DIEM (when available)
+
+The DIEM project's raw gaze files (one file per participant, one row per frame with both eyes'
+positions and event codes) convert to the same fixation and dense maps. The data is licensed
+CC BY-NC-SA (non-commercial), so it is not shipped with this repository: set `DIEM_GAZE` below to
+the folder of one video's gaze files from your own copy to run this section; it is skipped otherwise.
+The video itself is not needed: the maps are shown on their own, and the leave-one-viewer-out NSS
+measures how consistent the viewers are.
+"""),
+    code("""
+DIEM_GAZE = None   # the folder of one DIEM video's per-participant gaze files
+if DIEM_GAZE is None:
+    print("No DIEM gaze folder given: skipping this section (see the text above).")
+else:
+    from stavis_lib.data.diem import import_diem
+
+    gaze_dir = Path(DIEM_GAZE)
+    n_diem = 90 if SMOKE else 600
+    diem = import_diem(gaze_dir, tut.work / "diem", n_frames=n_diem, progress=False)
+    print(f"{diem.video}: {diem.n_frames} frames of {diem.width}x{diem.height}, {diem.n_viewers} viewers, "
+          f"sigma {diem.sigma:.1f} px; leave-one-out NSS {diem.mean_loo_nss:.2f}")
+    diem_layout = ReleaseLayout(diem.root)
+    t_idx = np.linspace(0, diem.n_frames - 1, 5).astype(int)
+    d_dense = np.stack([diem_layout.read_dense("DIEM", diem.video, t + 1) for t in t_idx])
+    d_fix = np.stack([diem_layout.read_fixations("DIEM", diem.video, t + 1) for t in t_idx])
+    canvas = np.zeros((len(t_idx), *d_dense.shape[1:], 3), np.uint8)
+    viz.plot_saliency_rows(canvas, {"dense map": d_dense}, fixations=d_fix, frame_indices=range(len(t_idx)),
+                           labels=[f"frame {t}" for t in t_idx]);
+"""),
+    md("""
+## Next
+
+Notebook **02** trains the visual-only network (stage 1) on this data.
+"""),
+]
