@@ -111,3 +111,12 @@ def common(params_extra: str = "", state_extra: str = "") -> list[nbformat.Noteb
         code(PARAMS_COMMON + ("\n" + params_extra if params_extra else ""), tags=["parameters"]),
         code(STATE.format(extra=state_extra)),
     ]
+
+
+def overview(learn: list[str], cpu: str, gpu: str, smoke: str) -> str:
+    """The box at the top of a notebook: what the student will learn and how long a run takes
+    (full CPU mode, a GPU runtime, and ``SMOKE``). Times are measured, not guessed: write
+    "not measured" rather than a number nobody ran."""
+    items = "\n".join(f"> - {line}" for line in learn)
+    return (f"> **You will learn**\n>\n{items}\n>\n"
+            f"> **How long it takes:** CPU (full mode) {cpu} · GPU {gpu} · `SMOKE=True` {smoke}")
