@@ -7,8 +7,8 @@ layer or an earlier one:
 1. ``model`` (the network and its weight files), ``weights`` (fetching pretrained weights)
 2. ``data``, ``losses``, ``metrics``
 3. ``runtime`` (device, autocast dtype, channels-last, threads, allocator)
-4. ``train``, ``evaluate``, ``inference`` — which do not import each other, except that
-   ``evaluate`` runs the model through ``inference`` (``predict_video``)
+4. ``train``, ``evaluate``, ``inference``, ``export`` — which do not import each other, except
+   that ``evaluate`` runs the model through ``inference`` (``predict_video``)
 5. ``viz``
 6. ``tutorial``, ``demo``
 7. the command line (``cli``, every argument parser, and ``__main__``) and the package's lazy
@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("model", "weights"),
     ("data", "losses", "metrics"),
     ("runtime",),
-    ("train", "evaluate", "inference"),
+    ("train", "evaluate", "inference", "export"),
     ("viz",),
     ("tutorial", "demo"),
     ("cli", "__main__", ""),  # "" is the package itself (stavis_lib/__init__.py)

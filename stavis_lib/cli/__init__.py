@@ -12,6 +12,7 @@ import-diem    raw DIEM gaze files -> maps in the release layout               c
 train          one training stage (visual / audio-visual), 1 or N processes    cli.train -> train
 evaluate       sliding-window evaluation of a checkpoint on a split            cli.evaluate -> evaluate
 predict        saliency maps + overlay video (with sound) for any video        cli.predict -> inference
+export         a checkpoint's network as ONNX or a torch.export program        cli.export -> export
 download       fetch and unpack the official data release (needs internet)     cli.data -> data.download
 =============  ==============================================================  ======================
 
@@ -36,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("stavis_lib.cli.train", "main", "train one stage (visual-only or audio-visual); torchrun for N GPUs"),
     "evaluate": ("stavis_lib.cli.evaluate", "main", "evaluate a checkpoint on a split (CC, NSS, AUC-J, sAUC, SIM)"),
     "predict": ("stavis_lib.cli.predict", "main", "saliency maps + overlay video (with sound) for a video"),
+    "export": ("stavis_lib.cli.export", "main", "export a checkpoint's network to ONNX or a torch.export .pt2 (dynamic batch)"),
     "download": ("stavis_lib.cli.data", "download_main", "download and unpack the official STAViS release (online)"),
 }
 

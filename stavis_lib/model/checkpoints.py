@@ -16,7 +16,6 @@ imported by :mod:`stavis_lib.model.official` through the same function.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -26,6 +25,7 @@ from torch import Tensor
 
 from stavis_lib.config import ModelConfig
 from stavis_lib.errors import UserError
+from stavis_lib.files import atomic_write
 from stavis_lib.model.fusion import FUSION_BIAS_INIT
 from stavis_lib.model.stavis import Stavis
 
@@ -171,17 +171,7 @@ def transfer_weights(
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` to a temporary file beside ``path``, then ``os.replace``: a reader never
     sees a half-written file, and an interrupted save leaves the old one in place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def save_checkpoint(path: str | os.PathLike, model: Stavis, **extra: Any) -> None:
