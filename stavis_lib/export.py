@@ -38,7 +38,8 @@ import importlib.util
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ from stavis_lib.data.audio import OFFICIAL_WINDOW
 from stavis_lib.data.clips import ACTIVITYNET_MEAN
 from stavis_lib.errors import UserError
 from stavis_lib.files import atomic_write
+from stavis_lib.model.audio import min_audio_length
 from stavis_lib.model.checkpoints import load_checkpoint
 from stavis_lib.model.fold import fold_batchnorm
 from stavis_lib.model.stavis import Stavis
@@ -87,9 +89,12 @@ class ExportConfig:
         for name in ("frames", "size", "audio_samples"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
-                raise ExportError(f"ExportConfig.{name}={value!r}: expected a positive int")
+                raise ExportError(f"--{name.replace('_', '-')} {value!r}: expected a positive int")
         if self.size is not None and self.size % 16:
-            raise ExportError(f"ExportConfig.size={self.size}: frame height and width must be divisible by 16")
+            raise ExportError(f"--size {self.size}: frame height and width must be divisible by 16")
+        if self.audio_samples < min_audio_length():
+            raise ExportError(f"--audio-samples {self.audio_samples}: SoundNet-8 needs at least "
+                              f"{min_audio_length()} samples (the official window is {OFFICIAL_WINDOW})")
 
 
 @dataclass
@@ -104,16 +109,16 @@ class ExportResult:
     batchnorm_folded: int
     seconds: float
     bytes: int = 0
-    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """A few lines for the command line."""
         ins = ", ".join(f"{k} {_shape_text(v)}" for k, v in self.inputs.items())
+        batchnorm = f"{self.batchnorm_folded} folded into the convolutions" if self.batchnorm_folded else "kept"
         return "\n".join([
             f"wrote {self.path} ({self.format}, {self.bytes / 2**20:.1f} MiB) in {self.seconds:.1f} s",
             f"variant {self.variant}: inputs {ins} -> {OUTPUT_NAME} {_shape_text(self.output)} (logits)",
-            f"eval mode, fp32, BatchNorm {'folded (' + str(self.batchnorm_folded) + ')' if self.batchnorm_folded else 'kept'}",
-        ] + self.notes)
+            f"eval mode, fp32, BatchNorm: {batchnorm}",
+        ])
 
 
 def _shape_text(shape: tuple[str | int, ...]) -> str:
@@ -269,39 +274,62 @@ def format_for_path(out: str | Path) -> str:
 
 
 # --------------------------------------------------------------------------- running an exported file
-def run_exported(path: str | Path, inputs: tuple[Tensor, ...]) -> np.ndarray:
-    """Run an exported file on the CPU: ``.onnx`` with onnxruntime, ``.pt2`` with
-    ``torch.export.load``. Returns the saliency logits as a NumPy array."""
+def load_exported(path: str | Path) -> Callable[[tuple[Tensor, ...]], np.ndarray]:
+    """An exported file as a function of the inputs (CPU): ``.onnx`` through onnxruntime,
+    ``.pt2`` through ``torch.export.load``. It returns the saliency logits as a NumPy array."""
     path = Path(path)
-    fmt = format_for_path(path)
-    if fmt == "onnx":
+    if format_for_path(path) == "onnx":
         if importlib.util.find_spec("onnxruntime") is None:
             raise ExportError("running an .onnx file needs onnxruntime: pip install onnxruntime")
         import onnxruntime as ort
 
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         names = [i.name for i in session.get_inputs()]
-        return session.run([OUTPUT_NAME], {n: x.numpy() for n, x in zip(names, inputs)})[0]
+        return lambda inputs: session.run([OUTPUT_NAME], {n: x.numpy() for n, x in zip(names, inputs)})[0]
     with warnings.catch_warnings():  # torch reads the archive's weights from a read-only buffer
         warnings.filterwarnings("ignore", message="The given buffer is not writable")
-        program = torch.export.load(str(path))
-    with torch.no_grad():
-        return program.module()(*inputs).numpy()
+        module = torch.export.load(str(path)).module()
 
-
-def max_difference(path: str | Path, net: Stavis, batches: tuple[int, ...] = (1, 3),
-                   config: ExportConfig | None = None, seed: int = 0) -> dict[int, float]:
-    """Max |exported - eager| of the saliency logits per batch size, on random inputs
-    (:func:`example_inputs`); the eager reference is ``net`` as given (eval mode, fp32, BatchNorm
-    not folded), so the folding's rounding is part of the difference."""
-    net = inference_copy(net, fold=False)
-    out = {}
-    for batch in batches:
-        inputs = example_inputs(net, batch, config, seed + batch)
+    def run(inputs: tuple[Tensor, ...]) -> np.ndarray:
         with torch.no_grad():
-            ref = saliency_graph(net)(*inputs).numpy()
-        got = run_exported(path, inputs)
-        if got.shape != ref.shape:
-            raise ValueError(f"{path}: output shape {got.shape} differs from the network's {ref.shape}")
-        out[batch] = float(np.abs(got - ref).max())
-    return out
+            return module(*inputs).numpy()
+
+    return run
+
+
+@dataclass
+class Agreement:
+    """How far an exported file's logits are from the PyTorch network's on one batch.
+
+    ``max_diff``: max |exported - PyTorch fp32|; ``fp32_error``: max |PyTorch fp32 - PyTorch fp64|,
+    the rounding error of fp32 itself at these inputs (the scale ``max_diff`` is to be read on);
+    ``max_logit``: max |logit|.
+    """
+
+    batch: int
+    max_diff: float
+    fp32_error: float
+    max_logit: float
+
+
+def compare_with_pytorch(path: str | Path, net: Stavis, batches: tuple[int, ...] = (1, 3),
+                         config: ExportConfig | None = None, seed: int = 0) -> list[Agreement]:
+    """Run the exported file and ``net`` (eval mode, BatchNorm not folded, fp32 and fp64) on random
+    inputs (:func:`example_inputs`) at each batch size; the folding's rounding is part of the
+    difference. Random inputs can drive a trained network far outside its range (logits in the
+    thousands), hence the fp64 yardstick."""
+    run = load_exported(path)
+    net32 = inference_copy(net, fold=False)
+    net64 = copy.deepcopy(net32).double()
+    found = []
+    for batch in batches:
+        inputs = example_inputs(net32, batch, config, seed + batch)
+        with torch.no_grad():
+            ref = saliency_graph(net32)(*inputs)
+            ref64 = saliency_graph(net64)(*(x.double() for x in inputs))
+        got = run(inputs)
+        if got.shape != tuple(ref.shape):
+            raise ValueError(f"{path}: output shape {got.shape} differs from the network's {tuple(ref.shape)}")
+        found.append(Agreement(batch, float(np.abs(got - ref.numpy()).max()),
+                               float((ref.double() - ref64).abs().max()), float(ref.abs().max())))
+    return found

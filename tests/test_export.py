@@ -2,6 +2,7 @@
 program match the PyTorch network at two batch sizes; bad requests fail in one line before exporting."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +85,9 @@ def test_cli_onnx_of_an_audio_visual_checkpoint_matches_pytorch_at_two_batch_siz
     assert main(["export", str(checkpoints["L3mul_S3"]), "--format", "onnx", "--out", str(out), "--check"]) == 0
     text = capsys.readouterr().out
     assert "frames (batch, 3, 16, 32, 32), audio (batch, 35280) -> saliency (batch, 1, 32, 32)" in text
-    assert "BatchNorm folded" in text and "max |exported - PyTorch|" in text
+    assert "BatchNorm: 16 folded into the convolutions" in text  # 16 = every BatchNorm of the tiny network
+    checked = [float(x) for x in re.findall(r"max \|exported - PyTorch\| = (\S+) ", text)]
+    assert len(checked) == 2 and max(checked) < TOLERANCE  # --check: batch sizes 1 and 3
     assert sorted(p.name for p in out.parent.iterdir()) == ["stavis.onnx"]  # no temporary left behind
     _check_onnx_session(out, checkpoints["L3mul_S3"], audio=True)
     import onnx
@@ -151,6 +154,10 @@ def test_bad_format_is_one_line(checkpoints, tmp_path, capsys):
     line = _error(["export", str(checkpoints["visual"]), "--format", "onnx", "--out", str(tmp_path / "m.pt2")],
                   capsys)
     assert "m.pt2" in line and "exported-program" in line
+    onnx_out = str(tmp_path / "m.onnx")
+    assert "divisible by 16" in _error(["export", str(checkpoints["visual"]), "--out", onnx_out, "--size", "40"], capsys)
+    line = _error(["export", str(checkpoints["visual"]), "--out", onnx_out, "--audio-samples", "100"], capsys)
+    assert "--audio-samples 100" in line and "SoundNet-8 needs at least" in line
 
 
 def test_unwritable_out_fails_before_exporting(checkpoints, tmp_path, capsys, monkeypatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from stavis_lib.export import FORMATS, ExportConfig, export_checkpoint, format_for_path, max_difference
+from stavis_lib.export import FORMATS, ExportConfig, export_checkpoint, compare_with_pytorch, format_for_path
 
 DESCRIPTION = (
     "Export the whole network of a project checkpoint (any Table-1 variant) for deployment: inputs frames "
@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: torch's)")
     parser.add_argument("--check", action="store_true",
                         help="run the exported file on random inputs at batch sizes 1 and 3 and print its max "
-                             "difference from the PyTorch network (onnxruntime for .onnx)")
+                             "difference from the PyTorch network, beside fp32's own rounding error (PyTorch "
+                             "fp32 vs fp64); .onnx files run in onnxruntime")
     parser.add_argument("--unsafe-load", action="store_true",
                         help="load the checkpoint with weights_only=False (only for files you trust)")
     return parser
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from stavis_lib.model.checkpoints import load_checkpoint
 
         net, _ = load_checkpoint(args.checkpoint, weights_only=not args.unsafe_load)
-        diffs = max_difference(result.path, net, config=config)
-        print("max |exported - PyTorch| of the logits: "
-              + ", ".join(f"batch {b}: {d:.2e}" for b, d in diffs.items()))
+        for row in compare_with_pytorch(result.path, net, config=config):
+            print(f"check, batch {row.batch}, random inputs: max |exported - PyTorch| = {row.max_diff:.2e} "
+                  f"(PyTorch fp32 vs fp64: {row.fp32_error:.2e}; max |logit| {row.max_logit:.3g})")
     return 0
