@@ -61,6 +61,9 @@ FORMATS: dict[str, str] = {"onnx": ".onnx", "exported-program": ".pt2"}
 ONNX_PACKAGES = ("onnx", "onnxscript")
 INPUT_NAMES = ("frames", "audio")
 OUTPUT_NAME = "saliency"
+#: standard deviation of random audio (SoundNet scale, int16 / 128): speech in the bundled clips
+#: has about 3
+AUDIO_STD = 4.0
 #: batch size of the example inputs that are traced (not 1, which torch.export would specialise)
 TRACE_BATCH = 2
 
@@ -161,7 +164,8 @@ def input_names(net: Stavis) -> tuple[str, ...]:
 def example_inputs(net: Stavis, batch: int, config: ExportConfig | None = None,
                    seed: int = 0) -> tuple[Tensor, ...]:
     """Random inputs on the scale the network sees: pixels uniform on 0-255 minus the
-    ActivityNet means, audio ~ N(0, 64^2) on the SoundNet scale (about +-256)."""
+    ActivityNet means; audio ~ N(0, AUDIO_STD^2) on the SoundNet scale, about as loud as speech
+    (louder white noise drives a trained network's audio features far beyond their range)."""
     config = config or ExportConfig()
     frames_n = config.frames or net.config.sample_duration
     size = config.size or net.config.sample_size
@@ -170,7 +174,7 @@ def example_inputs(net: Stavis, batch: int, config: ExportConfig | None = None,
     frames = torch.rand(batch, 3, frames_n, size, size, generator=gen) * 255.0 - mean
     if not net.config.uses_audio:
         return (frames,)
-    return frames, torch.randn(batch, config.audio_samples, generator=gen) * 64.0
+    return frames, torch.randn(batch, config.audio_samples, generator=gen) * AUDIO_STD
 
 
 # --------------------------------------------------------------------------- export

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from stavis_lib.export import FORMATS, ExportConfig, export_checkpoint, compare_with_pytorch, format_for_path
+from stavis_lib.export import FORMATS, ExportConfig, compare_with_pytorch, export_checkpoint, format_for_path
+from stavis_lib.model.checkpoints import load_checkpoint
 
 DESCRIPTION = (
     "Export the whole network of a project checkpoint (any Table-1 variant) for deployment: inputs frames "
@@ -15,7 +16,8 @@ DESCRIPTION = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m stavis_lib export", description=DESCRIPTION)
-    parser.add_argument("checkpoint", help="a project checkpoint (.pt from train or the demo)")
+    parser.add_argument("checkpoint", help="a project checkpoint (.pt from train or the demo; read with "
+                                           "torch.load(weights_only=True))")
     # no argparse `choices`: a bad format is a one-line UserError like every other bad option
     parser.add_argument("--format", default=None, metavar="{" + ",".join(FORMATS) + "}",
                         help="onnx (onnxruntime and other ONNX runtimes) or exported-program (a torch.export .pt2 "
@@ -33,8 +35,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="run the exported file on random inputs at batch sizes 1 and 3 and print its max "
                              "difference from the PyTorch network, beside fp32's own rounding error (PyTorch "
                              "fp32 vs fp64); .onnx files run in onnxruntime")
-    parser.add_argument("--unsafe-load", action="store_true",
-                        help="load the checkpoint with weights_only=False (only for files you trust)")
     return parser
 
 
@@ -43,12 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     config = ExportConfig(format=args.format or format_for_path(args.out), frames=args.frames, size=args.size,
                           audio_samples=args.audio_samples, fold_batchnorm=not args.keep_batchnorm, opset=args.opset)
-    result = export_checkpoint(args.checkpoint, args.out, config, weights_only=not args.unsafe_load)
+    result = export_checkpoint(args.checkpoint, args.out, config)
     print(result.summary())
     if args.check:
-        from stavis_lib.model.checkpoints import load_checkpoint
-
-        net, _ = load_checkpoint(args.checkpoint, weights_only=not args.unsafe_load)
+        net, _ = load_checkpoint(args.checkpoint)
         for row in compare_with_pytorch(result.path, net, config=config):
             print(f"check, batch {row.batch}, random inputs: max |exported - PyTorch| = {row.max_diff:.2e} "
                   f"(PyTorch fp32 vs fp64: {row.fp32_error:.2e}; max |logit| {row.max_logit:.3g})")
