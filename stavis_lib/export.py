@@ -38,8 +38,8 @@ import importlib.util
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, replace
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
