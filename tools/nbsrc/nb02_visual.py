@@ -42,7 +42,8 @@ NETWORK = r"""
 The paper's visual path uses the first four blocks of a 3D ResNet, conv1..conv4 with outputs
 $X^1..X^4$. In the library they are `trunk.conv1` (with BN, ReLU) and `trunk.layer1..layer3`
 (Hara et al.'s names; there is no `layer4`). After each of them a DSAM (`dsam.0..dsam.3`) at level
-$m$ averages $X^m$ over time, computes 16-channel *saliency features* $S^m$ (3×3 convolution) and a
+$m$ averages $X^m$ over time, computes *saliency features* $S^m$ (a 3×3 convolution to 16 channels
+in the paper, `dsam_channels` here) and a
 one-channel *activation* $A^m$ (1×1 convolution of $S^m$), and re-weights the features with the
 spatial softmax of $A^m$:
 
@@ -110,10 +111,11 @@ print("our DSAM agrees with stavis_lib.model.visual.DSAM")
 SHAPES_MD = r"""
 **Every tensor through the network.** `shape_table` (in `stavis_lib.viz.shapes`) registers a
 forward hook on each block, runs one clip through the network and lists what enters and leaves
-each block, with the paper's name. Read it from top to bottom: conv1 halves the frame (stride
-(1, 2, 2)), the max-pool and each later layer halve time and space again, so the attention grids
-$M^1..M^4$ shrink level by level, while $S^m$ and $A^m$ are upsampled back to the frame; $V$
-stacks the four levels' $S^m$ (4 × 16 = 64 channels at full size; `dsam_channels` per level here).
+each block, with the paper's name. Read it from top to bottom: conv1 halves the frame's height and
+width (stride (1, 2, 2)); the max-pool, layer2 and layer3 each halve time, height and width again
+(layer1 keeps them), so the attention grids $M^1..M^4$ shrink level by level, while $S^m$ and $A^m$
+are upsampled back to the frame; $V$ stacks the four levels' $S^m$: 4 × `dsam_channels` channels
+(4 × 16 = 64 in the paper's network and in the CPU network).
 """
 
 SHAPES_CODE = '''
@@ -144,9 +146,10 @@ $E$, so $(E-1)/E$ in the first epoch and 0 in the last):
 
 $$\mathcal{L}_v = \mathcal{D}(\sigma(S^v), Y) + \Big(1 - \frac{e}{E}\Big) \sum_{m=1}^{4} \mathcal{D}(\sigma(A^m), Y) \qquad (6)$$
 
-**The CPU preset averages $\mathcal{D}_{CE}$ over the pixels** instead of summing it
-(`ce_reduction="mean"`, a named deviation: at this network's learning rates the summed term, in the
-thousands, makes training unstable). The cell below has both.
+**The presets of this notebook average $\mathcal{D}_{CE}$ over the pixels** instead of summing it
+(`ce_reduction="mean"` of the `cpu_demo` and `smoke` presets, which train from scratch; a named
+deviation that divides the CE term's weight by $H \cdot W$). The cell below checks both against
+`stavis_lib.losses` on one batch of training clips.
 """
 
 LOSS_CODE = '''
@@ -215,8 +218,11 @@ screen. First the configuration this notebook trains with: the preset of `tut.si
 **Parameter groups.** The official code gives each part of the network its own learning rate, a
 multiple of the base rate `lr` (`part_lr`): the trunk ("global") and the saliency heads ("sal":
 DSAM and the visual head). The official code also scales single parameters inside "sal"
-(`sal_scales`); the CPU preset turns that off. We build the groups by hand and assert that they are
-what `stavis_lib.train.parameter_groups` builds for the same configuration.
+(`sal_scales`). The CPU preset keeps the official multiples for stage 1 (trunk `lr`/10, saliency
+heads `lr`/100) but not the per-parameter scales, and it differs from the official optimiser in
+the dampening (0 instead of 0.9) and the effective batch (8 clips instead of 128; the notebooks
+raise it to 32 on a GPU), as printed above. We build the groups by hand and assert that they are what
+`stavis_lib.train.parameter_groups` builds for the same configuration.
 """
 
 CONFIG_CODE = '''
@@ -343,7 +349,7 @@ FULL_MD = r"""
 calls `stavis_lib.train.train` with the configuration printed above and loads the best weights.
 This is the checkpoint notebooks 03-05 start from. Next to the loop above it adds: the
 `cfg.steps_per_epoch` x `cfg.epochs` steps of the preset, validation after every epoch (the best
-epoch is kept), atomic checkpoints (`last.pt`, `best.pt`) that a resumed run continues exactly, CSV
+epoch is kept), atomic checkpoints (`last.pt`, `best.pt`) that an interrupted run resumes from, CSV
 logs, and on a GPU mixed precision, channels-last memory and several processes.
 
 **Validation videos are generated apart.** The validation scores that pick `best.pt` are measured
@@ -380,12 +386,15 @@ per_epoch.join(epochs.set_index("epoch")[[c for c in ("val_cc", "val_nss") if c 
 '''
 
 CURVES_AFTER = r"""
-The side losses are negative (each $\mathcal{D}$ is, for a useful map), so the total loss contains
-side_weight × (a negative number). As the side weight falls from epoch to epoch (to 0 in the
-last), that contribution shrinks and **the total loss can rise from one epoch to the next while
-the final map improves**: compare the `final_map_term` and `train_cc` columns, and the validation
-scores, with `loss`. A rising total loss under deep supervision is not, by itself, overfitting.
+Once the side maps are useful their losses are negative (CC and NSS enter with a minus sign), so
+the total loss contains side_weight × (a negative number). As the side weight falls from epoch to
+epoch (to 0 in the last), that contribution shrinks: **the total loss can rise from one epoch to
+the next while the final-map term falls and the training CC and NSS rise** (compare the columns of
+the table). A rising total loss under deep supervision is therefore not, by itself, overfitting;
+whether the network generalises is what the validation scores say (`val_cc`, `val_nss`, the
+black dots).
 """
+
 
 ATTENTION_MD = r"""
 ## 5 · DSAM attention at the four levels
@@ -435,7 +444,7 @@ viz.plot_saliency_rows(bv.frames, {"ground truth": bv.maps["ground truth"], "vis
 viz.plot_nss_over_time(bv.nss, bv.fps, title=f"NSS over time, {video}");
 '''
 
-EXERCISES = r"""
+EXERCISE_1 = r"""
 ## 7 · Exercises
 
 **Exercise 1. Attention without attention.** Make every $M^m$ uniform in a copy of the trained
@@ -451,26 +460,42 @@ print("trained:", val_scores(model), " uniform M:", val_scores(flat))
 ```
 
 *What you should observe:* EXERCISE1_OBSERVATION
+"""
 
-**Exercise 2. Without deep supervision.** Train a fresh network with the loop of section 3 and
+EXERCISE_2 = r"""
+**Exercise 2. The paper's network.** Build the full-size visual network (3D ResNet-50, 112×112 px,
+16 frames, the network a GPU runtime trains) and read its shape table; compare with the CPU
+network's table in section 1.
+
+```python
+big = stavis_lib.build_model("visual")
+print(f"{sum(p.numel() for p in big.parameters()):,} parameters")
+shape_table(big.eval(), torch.zeros(1, 3, 16, 112, 112))
+```
+
+*What you should observe:* 17,695,445 parameters (the CPU network of full CPU mode: 609,029);
+attention grids of 56×56, 28×28, 14×14 and 7×7 cells (the CPU network at 64 px: 32, 16, 8 and 4);
+$X^4$ with 1024 channels, because ResNet-50's bottleneck blocks expand the channels four times
+(the CPU network's ResNet-10: 64); and the same $V$ of 4 × 16 = 64 channels at the frame size.
+"""
+
+EXERCISE_3 = r"""
+**Exercise 3. Without deep supervision.** Train a fresh network with the loop of section 3 and
 `deep_supervision=False` (the side weight of eq. 6 at 0: only $S^v$ is compared with the ground
-truth), for the same number of steps, and compare the validation scores and the attention maps
-with the loop's network trained with deep supervision (`loop_net`):
+truth) for the same number of steps, and compare the validation scores and the attention maps
+with `loop_net`, which the loop trained with deep supervision:
 
 ```python
 plain = tut.build("visual")
 plain_log = train_loop(plain, cfg, steps, MICRO_BATCH, deep_supervision=False)
 print("with:", val_scores(loop_net), " without:", val_scores(plain))
 for name, n in (("with", loop_net), ("without", plain)):
-    viz.plot_dsam_attention(item["display"], [a[0, 0] for a in tut.forward(n, item).attention], title=name)
+    viz.plot_dsam_attention(item["display"], [a[0, 0] for a in tut.forward(n, item).attention], title=name);
 ```
 
-*What you should observe:* EXERCISE2_OBSERVATION
-
-**Exercise 3. The loss by hand.** Change the weights of eq. 11 in `D` (e.g. CE only:
-`w=(1, 0, 0)`), train the loop again and compare the validation CC and NSS. Which term moves
-which score?
+*What you should observe:* EXERCISE3_OBSERVATION
 """
+
 
 CELLS = [
     md(TITLE),
@@ -505,7 +530,9 @@ print(f"{sum(p.numel() for p in net.parameters()):,} parameters")
     md(EVAL_MD),
     code(EVAL_CODE),
     code(BROWSE_CODE),
-    md(EXERCISES),
+    md(EXERCISE_1),
+    md(EXERCISE_2),
+    md(EXERCISE_3),
     md("""
 A visual-only network can at best split its bet between the moving objects: it cannot know which
 one sounds. Notebook **03** adds the sound.
