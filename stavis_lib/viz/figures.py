@@ -110,6 +110,9 @@ def plot_dsam_attention(
         axes[1, m].imshow(rgba, extent=extent, interpolation="nearest")
         axes[1, m].set_title(f"level {m + 1} over the frame", fontsize=9)
     bar = fig.colorbar(image, ax=list(axes[:, : len(ratios)].ravel()), shrink=0.8, pad=0.02)
+    ticks = sorted({1.0 / r, 1.0, r} | ({0.5, 2.0} if r > 3.0 else set()))
+    bar.set_ticks(ticks, labels=[f"\u00d7{t:.2g}" for t in ticks])
+    bar.ax.minorticks_off()
     bar.ax.axhline(1.0, color="k", lw=1.5)
     bar.set_label("$M^m \\cdot h_m w_m$  (1 = uniform level $1/(h_m w_m)$)", fontsize=8)
     if saliency is not None:

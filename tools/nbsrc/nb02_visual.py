@@ -480,7 +480,30 @@ $X^4$ with 1024 channels, because ResNet-50's bottleneck blocks expand the chann
 """
 
 EXERCISE_3 = r"""
-**Exercise 3. Without deep supervision.** Train a fresh network with the loop of section 3 and
+**Exercise 3. Which term of the loss dominates?** Print the three weighted terms of eq. 11 for the
+batch of section 2 and the untrained network `net`, with the CE summed over the pixels (eq. 8) and
+averaged (the presets of this notebook):
+
+```python
+with torch.no_grad():
+    out1 = net.train()(batch["frames"])
+    p1 = torch.sigmoid(out1.visual)
+    for reduction in ("sum", "mean"):
+        print(reduction, {"0.1 D_CE": 0.1 * float(d_ce(out1.visual, batch["dense"], reduction).mean()),
+                          "2 D_CC": 2 * float(d_cc(p1, batch["dense"]).mean()),
+                          "1 D_NSS": float(d_nss(p1, batch["fix"]).nanmean())})
+```
+
+*What you should observe:* in full CPU mode (64 × 64 = 4096 pixels), summed, 0.1·D_CE is about
+74, while 2·D_CC and D_NSS are a few units at most (their values depend on the random initial
+weights: 0.07 and 0.36 in one run, 0.78 and 2.27 in another); averaged, 0.1·D_CE is about 0.02, the
+smallest of the three. The size of a term is not the size of its gradient, though: summed, each
+pixel's CE gradient with respect to its logit is 0.1·(P − Y_den); averaging divides it by the
+number of pixels.
+"""
+
+EXERCISE_4 = r"""
+**Exercise 4. Without deep supervision.** Train a fresh network with the loop of section 3 and
 `deep_supervision=False` (the side weight of eq. 6 at 0: only $S^v$ is compared with the ground
 truth) for the same number of steps, and compare the validation scores and the attention maps
 with `loop_net`, which the loop trained with deep supervision:
@@ -493,7 +516,11 @@ for name, n in (("with", loop_net), ("without", plain)):
     viz.plot_dsam_attention(item["display"], [a[0, 0] for a in tut.forward(n, item).attention], title=name);
 ```
 
-*What you should observe:* EXERCISE3_OBSERVATION
+*What you should observe:* `plain_log.side_weight` is 0 at every step and `plain_log.loss` is the
+final-map term alone; without the side losses the activation convolutions that make $A^m$ learn
+only through the re-weighting of eq. 1. Which network ends with the higher validation scores after
+this short loop, and how far each one's attention maps are from uniform, we have not measured for
+this notebook: that comparison is yours.
 """
 
 
@@ -533,6 +560,7 @@ print(f"{sum(p.numel() for p in net.parameters()):,} parameters")
     md(EXERCISE_1),
     md(EXERCISE_2),
     md(EXERCISE_3),
+    md(EXERCISE_4),
     md("""
 A visual-only network can at best split its bet between the moving objects: it cannot know which
 one sounds. Notebook **03** adds the sound.
