@@ -159,13 +159,25 @@ def test_plot_nss_over_time_draws_curves_and_cursor() -> None:
 # ---------------------------------------------------------------- figures
 
 
-def test_dsam_attention_grid_layout() -> None:
-    frame = np.zeros((32, 32, 3), np.uint8)
-    att = [np.full((s, s), 1.0 / s**2) for s in (16, 8, 4, 2)]
+def test_dsam_attention_shares_one_scale_in_units_of_the_uniform_level() -> None:
+    frame = np.full((32, 32, 3), 100, np.uint8)
+    peaked = np.full((8, 8), 1.0)
+    peaked[2, 3] = 9.0  # 9 x the other cells
+    peaked /= peaked.sum()
+    att = [np.full((16, 16), 1.0 / 256), peaked, np.full((4, 4), 1.0 / 16), np.full((2, 2), 0.25)]
     fig = viz.plot_dsam_attention(frame, att, saliency=np.random.default_rng(0).random((32, 32)))
-    images = [ax for ax in fig.axes if ax.get_images()]
-    assert len(images) == 10  # 2 rows x (4 levels + final map)
-    assert images[0].get_images()[0].get_array().shape == (16, 16)  # native resolution of M^1
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert len(panels) == 10  # 2 rows x (4 levels + final map)
+    top = [ax.get_images()[0] for ax in panels if ax.get_images()[0].get_array().ndim == 2][:4]
+    # M^m x h_m w_m: a uniform map is 1 everywhere, whatever its grid
+    assert top[0].get_array().shape == (16, 16) and np.allclose(top[0].get_array(), 1.0)
+    assert np.isclose(top[1].get_array().max(), 9.0 * 64 / (63 + 9))  # = 8 x uniform
+    assert len({(im.norm.vmin, im.norm.vmax) for im in top}) == 1  # one colour scale for every level
+    assert np.isclose(top[0].norm.vmax, 8.0) and np.isclose(top[0].norm.vmin, 1 / 8.0)
+    # a uniform level leaves the frame unchanged in the bottom row (overlay fully transparent)
+    overlays = [ax.get_images()[1].get_array() for ax in panels if len(ax.get_images()) == 2]
+    assert len(overlays) == 4 and np.allclose(overlays[0][..., 3], 0.0) and overlays[1][..., 3].max() > 0.5
+    assert "uniform" in fig.axes[-1].get_ylabel()  # the colour bar is labelled with the uniform level
 
 
 def test_localization_grid_accepts_batched_maps() -> None:
@@ -192,10 +204,33 @@ def test_training_curves_group_loss_cc_nss() -> None:
     )
     fig = viz.plot_training_curves(log)
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["loss", "CC", "NSS"]
+    assert titles == ["loss", "CC (score: higher is better)", "NSS (score: higher is better)"]
     assert len(fig.axes[0].get_lines()) == 2  # loss and val_loss share a panel
     with pytest.raises(ValueError, match="no loss"):
         viz.plot_training_curves(pd.DataFrame({"step": [1], "lr": [0.1]}))
+
+
+def test_training_curves_of_stage_one_split_the_loss_and_show_the_side_weight() -> None:
+    n = 60
+    step = np.arange(1, n + 1)
+    weight = np.where(step <= 30, 0.5, 0.0)
+    side, main = np.full(n, -8.0), np.full(n, -3.0)
+    steps = pd.DataFrame({"epoch": 1 + (step > 30), "step": step, "loss": main + weight * side, "loss_ce": 0.1,
+                          "loss_cc": 0.5, "train_nss": 2.0, "loss_side": side, "side_weight": weight})
+    epochs = pd.DataFrame({"epoch": [1, 2], "step": [30, 60], "train_loss": [-7.0, -3.0], "val_cc": [0.4, 0.5]})
+    fig = viz.plot_training_curves(steps, validation=epochs, smooth=5)
+    loss_ax, cc_ax = fig.axes[0], fig.axes[1]
+    assert cc_ax.get_title().startswith("CC")  # loss_cc is a score: the CC panel, not the loss panel
+    labels = [t.get_text() for t in loss_ax.get_legend().get_texts()]
+    assert labels == ["loss (total)", "side losses \u03a3 D(\u03c3(A^m))", "final-map term D(\u03c3(S))"]
+    main_line = [ln for ln in loss_ax.get_lines() if ln.get_label() == labels[2]][0]
+    assert np.allclose(main_line.get_ydata(), -3.0)  # loss - side_weight * loss_side, running mean of 5
+    twin = [ax for ax in fig.axes if ax.get_ylabel() == "side weight (eq. 6)"]
+    assert len(twin) == 1 and np.allclose(twin[0].get_lines()[0].get_ydata(), weight)
+    val = [ln for ln in cc_ax.get_lines() if ln.get_label() == "validation"][0]
+    assert list(val.get_xdata()) == [30, 60] and list(val.get_ydata()) == [0.4, 0.5]
+    with pytest.raises(ValueError, match="no column 'step'"):
+        viz.plot_training_curves(steps, validation=epochs.drop(columns="step"))
 
 
 def test_audio_window_figure() -> None:

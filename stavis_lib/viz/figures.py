@@ -72,31 +72,60 @@ def plot_dsam_attention(
     frame: Any,
     attention: Sequence[Any],
     saliency: Any | None = None,
-    alpha: float = 0.6,
+    alpha: float = 0.7,
     title: str | None = None,
+    ratio_max: float | None = None,
 ):
-    """The DSAM attention maps M^m (eq. 2) of the four levels on one clip.
+    """The DSAM attention maps M^m (eq. 2) of the four levels on one clip, on one colour scale.
 
-    Top row: the spatial-softmax maps at their native resolutions h_m x w_m (each sums to 1;
-    the colour bar shows the probability mass per cell); bottom row: the same maps upsampled
-    and overlaid on the clip's frame. With ``saliency`` the final map is drawn in a fifth
-    column."""
+    M^m is a spatial softmax over an h_m x w_m grid: it sums to 1, so the uniform map is
+    1/(h_m w_m) everywhere, and the grids differ from level to level. Every panel therefore
+    shows M^m / (1/(h_m w_m)) = M^m h_m w_m, "times the uniform level", on one logarithmic
+    colour scale shared by all levels (``RdBu_r``: white = uniform, red above, blue below),
+    from 1/r to r with r = ``ratio_max`` (default: the largest value of any level, at least 2);
+    the colour bar marks the uniform level. A near-uniform map is drawn near-white, whatever
+    its own min and max.
+
+    Top row: the maps at their native grid, titled with their range in units of the uniform
+    level. Bottom row: the same colours over the frame with opacity ``alpha`` x |log ratio| / log r,
+    so that cells at the uniform level leave the frame unchanged. With ``saliency`` (e.g.
+    sigmoid(S^v)) a fifth column shows the frame and that map over it, min-max scaled."""
+    from matplotlib import colormaps
+    from matplotlib.colors import LogNorm
+
     f = as_frame(frame)
-    maps = [as_map(a) for a in attention]
-    ncols = len(maps) + (saliency is not None)
-    fig, axes = _subplots(2, ncols, cell=(2.5, 2.5))
-    for m, a in enumerate(maps):
-        im = axes[0, m].imshow(a, cmap="viridis", interpolation="nearest")
-        axes[0, m].set_title(f"M^{m + 1}  ({a.shape[0]}x{a.shape[1]})", fontsize=9)
-        fig.colorbar(im, ax=axes[0, m], fraction=0.046, pad=0.04)
-        axes[1, m].imshow(overlay_heatmap(f, a, alpha=alpha))
-        axes[1, m].set_title(f"level {m + 1} on the frame", fontsize=9)
+    ratios = [as_map(a) * a.size for a in (as_map(m) for m in attention)]
+    r = float(ratio_max) if ratio_max is not None else max(2.0, *(float(np.nanmax(q)) for q in ratios))
+    norm, cmap = LogNorm(vmin=1.0 / r, vmax=r, clip=True), colormaps["RdBu_r"]
+    ncols = len(ratios) + (saliency is not None)
+    fig, axes = _subplots(2, ncols, cell=(2.05, 2.15), layout="constrained")
+    extent = (-0.5, f.shape[1] - 0.5, f.shape[0] - 0.5, -0.5)
+    for m, q in enumerate(ratios):
+        image = axes[0, m].imshow(q, cmap=cmap, norm=norm, interpolation="nearest")
+        axes[0, m].set_title(f"$M^{{{m + 1}}}$  {q.shape[0]}x{q.shape[1]}\n"
+                             f"\u00d7{np.nanmin(q):.2f} to \u00d7{np.nanmax(q):.2f} uniform", fontsize=9)
+        rgba = cmap(norm(np.clip(q, 1.0 / r, r)))
+        rgba[..., 3] = alpha * np.clip(np.abs(np.log(np.clip(q, 1e-12, None))) / np.log(r), 0.0, 1.0)
+        axes[1, m].imshow(f)
+        axes[1, m].imshow(rgba, extent=extent, interpolation="nearest")
+        axes[1, m].set_title(f"level {m + 1} over the frame", fontsize=9)
+    bar = fig.colorbar(image, ax=list(axes[:, : len(ratios)].ravel()), shrink=0.8, pad=0.02)
+    ticks = sorted({1.0 / r, 1.0, r} | ({0.5, 2.0} if r > 3.0 else set()))
+    bar.set_ticks(ticks, labels=[f"\u00d7{t:.2g}" for t in ticks])
+    bar.ax.minorticks_off()
+    bar.ax.axhline(1.0, color="k", lw=1.5)
+    bar.set_label("$M^m \\cdot h_m w_m$  (1 = uniform level $1/(h_m w_m)$)", fontsize=8)
     if saliency is not None:
         axes[0, -1].imshow(f)
         axes[0, -1].set_title("input frame", fontsize=9)
-        axes[1, -1].imshow(overlay_heatmap(f, saliency, alpha=alpha))
-        axes[1, -1].set_title("final map S", fontsize=9)
-    return _finish_image_grid(fig, axes, title)
+        axes[1, -1].imshow(overlay_heatmap(f, saliency, alpha=0.6))
+        axes[1, -1].set_title("final map\n(min-max scaled)", fontsize=9)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
 
 
 def plot_localization_maps(
@@ -152,49 +181,116 @@ def plot_nss_over_time(
     return fig
 
 
-def plot_training_curves(log: Any, x: str | None = None, title: str | None = None):
-    """Loss / CC / NSS curves from a training log (a pandas DataFrame, a CSV path or a list of
-    dicts). Columns are grouped by the quantity they contain ("loss", "cc", "nss"); train and
-    validation columns of the same quantity share a panel. ``x`` defaults to the first of
-    "step", "epoch", "iteration" present."""
-    import matplotlib.pyplot as plt
+#: Legend labels of the columns of a training log (``steps.csv`` / ``epochs.csv`` of
+#: ``stavis_lib.train``). ``train_cc`` / ``train_nss`` (older logs: ``loss_cc`` / ``loss_nss``) are
+#: the CC and NSS scores of the training batch, which eq. (11) subtracts; not loss terms.
+LOG_LABELS = {
+    "loss": "loss (total)",
+    "loss_main": "final-map term D(\u03c3(S))",
+    "loss_side": "side losses \u03a3 D(\u03c3(A^m))",
+    "train_loss": "training loss (epoch mean)",
+    "val_loss": "validation loss",
+    "train_cc": "training batch", "loss_cc": "training batch (logged as loss_cc)",
+    "train_nss": "training batch", "loss_nss": "training batch (logged as loss_nss)",
+    "val_cc": "validation", "val_nss": "validation",
+}
+#: Columns that are not curves of a panel (``loss_ce`` is part of the final-map term).
+_NOT_CURVES = {"epoch", "step", "iteration", "lr", "seconds", "best", "val_score", "side_weight", "loss_ce"}
+
+
+def _log_frame(log: Any):
     import pandas as pd
 
+    if log is None:
+        return None
     if isinstance(log, (str, Path)):
-        df = pd.read_csv(log)
-    elif isinstance(log, pd.DataFrame):
-        df = log
-    else:
-        df = pd.DataFrame(list(log))
-    if x is None:
-        x = next((c for c in ("step", "epoch", "iteration") if c in df.columns), None)
-    xs = df[x] if x is not None else pd.Series(np.arange(len(df)))
-    groups: dict[str, list[str]] = {"loss": [], "cc": [], "nss": []}
+        return pd.read_csv(log)
+    return log.copy() if isinstance(log, pd.DataFrame) else pd.DataFrame(list(log))
+
+
+def _log_panels(df: Any, x: str | None) -> dict[str, list[str]]:
+    """Columns of a training log per panel: scores (CC, NSS) first, whatever their prefix."""
+    import pandas as pd
+
+    panels: dict[str, list[str]] = {"loss": [], "cc": [], "nss": []}
     for c in df.columns:
-        if c == x or not pd.api.types.is_numeric_dtype(df[c]):
+        if c == x or c in _NOT_CURVES or not pd.api.types.is_numeric_dtype(df[c]) or df[c].dtype == bool:
             continue
         tokens = str(c).lower().replace("/", "_").replace("-", "_").split("_")
-        for g in groups:
-            if g in tokens:
-                groups[g].append(c)
-                break
-    panels = [(g, cols) for g, cols in groups.items() if cols]
+        group = "cc" if "cc" in tokens else "nss" if "nss" in tokens else "loss" if "loss" in tokens else None
+        if group:
+            panels[group].append(c)
+    return {g: cols for g, cols in panels.items() if cols}
+
+
+def plot_training_curves(log: Any, x: str | None = None, title: str | None = None, smooth: int | None = None,
+                         validation: Any | None = None):
+    """Training curves from a log (a DataFrame, a CSV path or a list of dicts), one panel per
+    quantity: the loss, CC and NSS (scores of the training batch and, from ``validation``, of
+    the validation set).
+
+    * ``x``: the column of the x axis (default the first of "step", "epoch", "iteration").
+    * ``smooth``: with 30 rows or more, each curve is drawn faintly as logged and boldly as a
+      centred running mean of ``smooth`` rows (default: a 25th of the rows); 1 = no smoothing.
+    * The loss panel: the total loss; for stage 1 (columns ``loss_side`` and ``side_weight``)
+      also its two parts, the final-map term ``loss - side_weight * loss_side`` and the side
+      losses, with the deep-supervision weight of eq. (6) on a second axis: as the weight falls,
+      the total loss can rise while the final map improves.
+    * ``validation``: a per-epoch log (``epochs.csv``) whose ``val_*`` columns are drawn as
+      markers at its own ``x`` column (``epochs.csv`` has "step").
+    """
+    import matplotlib.pyplot as plt
+
+    df = _log_frame(log)
+    if x is None:
+        x = next((c for c in ("step", "epoch", "iteration") if c in df.columns), None)
+    if {"loss", "loss_side", "side_weight"} <= set(df.columns):
+        df["loss_main"] = df["loss"] - df["side_weight"] * df["loss_side"]
+    panels = _log_panels(df, x)
+    val = _log_frame(validation)
+    val_panels = ({g: [c for c in cols if str(c).startswith("val_")] for g, cols in _log_panels(val, x).items()}
+                  if val is not None else {})
+    if val is not None and x not in val.columns:
+        raise ValueError(f"the validation log has no column {x!r} (columns: {list(val.columns)})")
     if not panels:
         raise ValueError(f"no loss/cc/nss columns in the training log (columns: {list(df.columns)})")
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.0), squeeze=False)
-    for ax, (g, cols) in zip(axes[0], panels):
+    xs = df[x] if x is not None else np.arange(len(df))
+    k = max(1, len(df) // 25) if smooth is None else max(1, int(smooth))
+    k = k if len(df) >= 30 else 1
+    names = {"loss": "loss", "cc": "CC", "nss": "NSS"}
+    fig, axes = plt.subplots(1, len(panels), figsize=(min(10.0, 3.5 * len(panels)), 3.9), squeeze=False)
+    for ax, (group, cols) in zip(axes[0], panels.items()):
         for c in cols:
-            y = df[c]
-            ok = y.notna()
-            ax.plot(xs[ok], y[ok], marker="o" if ok.sum() < 30 else None, ms=3, label=str(c))
-        ax.set_title(g.upper() if g != "loss" else "loss", fontsize=10)
+            _draw_curve(ax, xs, df[c], k, LOG_LABELS.get(str(c), str(c)))
+        for c in val_panels.get(group, []):
+            ok = val[c].notna()
+            ax.plot(val[x][ok], val[c][ok], "o-", ms=4, lw=1.2, color="k" if group != "loss" else "tab:gray",
+                    label=LOG_LABELS.get(str(c), str(c)))
+        ax.set_title(names[group] + (" (score: higher is better)" if group != "loss" else ""), fontsize=10)
         ax.set_xlabel(x or "row")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
+        if group == "loss" and "side_weight" in df.columns:
+            twin = ax.twinx()
+            twin.step(xs, df["side_weight"], where="post", color="tab:purple", ls="--", lw=1.2)
+            twin.set_ylim(0, 1.05)
+            twin.set_ylabel("side weight (eq. 6)", color="tab:purple", fontsize=9)
+            twin.tick_params(axis="y", colors="tab:purple", labelsize=8)
+        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    if title or k > 1:
+        fig.suptitle((title or "") + (f"  (bold: running mean of {k} {x}s)" if k > 1 else ""), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _draw_curve(ax: Any, xs: Any, y: Any, k: int, label: str) -> None:
+    """One logged column: as logged (faint when smoothed) and its centred running mean of ``k``."""
+    ok = y.notna()
+    if k == 1:
+        ax.plot(xs[ok], y[ok], marker="o" if ok.sum() < 30 else None, ms=3, label=label)
+        return
+    (raw,) = ax.plot(xs[ok], y[ok], lw=0.6, alpha=0.3)
+    mean = y[ok].rolling(k, center=True, min_periods=max(1, k // 2)).mean()
+    ax.plot(xs[ok], mean, lw=1.8, color=raw.get_color(), label=label)
 
 
 def plot_audio_window(
