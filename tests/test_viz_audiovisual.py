@@ -73,6 +73,14 @@ def test_localization_maps_drawn_at_their_native_grid_most_contrasted_first() ->
     assert fig.get_suptitle() == "t"
 
 
+def test_mean_in_box_averages_the_cells_the_box_touches() -> None:
+    m = np.arange(16, dtype=np.float64).reshape(4, 4)  # a 4x4 map over a 40x80 frame: cells of 10x20 px
+    assert viz.mean_in_box(m, (0, 0, 20, 10), (40, 80)) == 0.0  # exactly the top-left cell
+    assert viz.mean_in_box(m, (25, 15, 45, 25), (40, 80)) == np.mean([5, 6, 9, 10])  # straddles 4 cells
+    with pytest.raises(ValueError, match="covers no cell"):
+        viz.mean_in_box(m, (90, 50, 95, 55), (40, 80))
+
+
 def _tiny_av_model():
     torch.manual_seed(0)
     model = build_model("L3mul_S3", depth=10, width=8, sample_size=32, sample_duration=4, dsam_channels=4,

@@ -19,8 +19,8 @@ Arrays are numpy; torch tensors are accepted wherever a map is expected (they ar
 and moved to the CPU). ``viz`` sits on top of the library: it uses ``metrics`` (metric names and
 labels) and ``evaluate`` (the NSS-curve drawing), and nothing below it imports ``viz``.
 """
-from stavis_lib.viz.audiovisual import (SoundEffect, SoundingObject, localization_grid, plot_sound_effect,
-                                        sound_bursts, sound_effect, sounding_object)
+from stavis_lib.viz.audiovisual import (SoundEffect, SoundingObject, localization_grid, mean_in_box,
+                                        plot_sound_effect, sound_bursts, sound_effect, sounding_object)
 from stavis_lib.viz.browser import (BrowserVideo, NssCursorPlot, SaliencyBrowser, VideoSource, nss_curve,
                                     render_panels, write_overlay_video)
 from stavis_lib.viz.figures import (plot_audio_window, plot_dsam_attention, plot_gaze_and_sound,
@@ -34,7 +34,7 @@ from stavis_lib.viz.paper import (PAPER_TABLE1, TABLE1_LABELS, ablation_table, p
 from stavis_lib.viz.tables import layout_summary, metrics_table, overall_metrics
 
 __all__ = [
-    "SoundEffect", "SoundingObject", "localization_grid", "plot_sound_effect", "sound_bursts", "sound_effect",
+    "SoundEffect", "SoundingObject", "localization_grid", "mean_in_box", "plot_sound_effect", "sound_bursts", "sound_effect",
     "sounding_object", "shade_bursts",
     "BrowserVideo", "NssCursorPlot", "SaliencyBrowser", "VideoSource", "nss_curve", "render_panels",
     "write_overlay_video", "plot_audio_window", "plot_dsam_attention", "plot_gaze_and_sound",

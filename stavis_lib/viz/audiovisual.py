@@ -18,7 +18,7 @@ import numpy as np
 from stavis_lib.viz.overlay import as_frame, to_numpy
 
 __all__ = ["SoundingObject", "SoundEffect", "sounding_object", "sound_bursts", "localization_grid",
-           "sound_effect", "plot_sound_effect", "draw_map_on_frame", "draw_box"]
+           "sound_effect", "plot_sound_effect", "mean_in_box", "draw_map_on_frame", "draw_box"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,20 @@ def sound_effect(model: Any, frames: Any, audio: Any) -> SoundEffect:
         true = torch.sigmoid(model(frames, audio).saliency[:, 0])
         silent = torch.sigmoid(model(frames, torch.zeros_like(audio)).saliency[:, 0])
     return SoundEffect(to_numpy(true), to_numpy(silent))
+
+
+def mean_in_box(values: Any, box: Sequence[float], frame_size: tuple[int, int]) -> float:
+    """Mean of a map (h,w) over the cells that ``box`` = (x0, y0, x1, y1), given in pixels of a
+    frame of ``frame_size`` = (H, W), touches (the map covers the whole frame, any aspect)."""
+    m = to_numpy(values).astype(np.float64)
+    h, w = m.shape[-2:]
+    x0, y0, x1, y1 = box
+    rows = slice(max(0, int(y0 / frame_size[0] * h)), min(h, int(np.ceil(y1 / frame_size[0] * h))))
+    cols = slice(max(0, int(x0 / frame_size[1] * w)), min(w, int(np.ceil(x1 / frame_size[1] * w))))
+    cells = m[..., rows, cols]
+    if cells.size == 0:
+        raise ValueError(f"box {tuple(box)} covers no cell of a {h}x{w} map over a {frame_size} frame")
+    return float(cells.mean())
 
 
 def draw_box(ax: Any, box: Sequence[float] | None, label: str | None = None, color: str = "white") -> None:
