@@ -163,7 +163,8 @@ The maps $L^j$ of the clip above, one block per conv3 cell, over the frame (the 
 frame squeezed to a square; the grid is stretched back to the frame). The dashed box is the object
 that sounds at this frame. Left: the mean over the $N_{out}$ maps; then the maps with the largest
 spatial spread, on one shared colour scale. The fusion does not use the mean: it weighs every map
-by its own $W_L$ entry (section 4), so single maps may highlight the sounding object with either sign.
+by its own $W_L$ entry (section 4), so the mean is only a summary; what the maps add to the final
+map is shown in section 6.
 """),
     code("""
 label = f"{src.name} sounds" if src else "silence"
