@@ -352,6 +352,13 @@ class Tutorial:
         # gaze follows a sound onset with a latency: look late in the burst
         return int(min(n_frames - 1, max(0, round((bursts[k, 0] + 0.7 * (bursts[k, 1] - bursts[k, 0])) * fps))))
 
+    def gaze(self, video: str) -> dict[str, np.ndarray]:
+        """The gaze file of a synthetic video: viewers' gaze and the scene facts (which object
+        sounds at each frame, the bursts, the objects' boxes; see ``data.synthetic``)."""
+        from stavis_lib.data.maps import gaze_path, read_gaze_npz
+
+        return read_gaze_npz(gaze_path(self.data_root, self.DB, video))
+
     def frames(self, video: str, indices: Sequence[int] | None = None) -> np.ndarray:
         """Original-size frames (T,H,W,3) uint8 of a synthetic video (0-based indices)."""
         from stavis_lib.data.layout import ReleaseLayout
@@ -434,6 +441,20 @@ class Tutorial:
         return BrowserVideo(f"{self.DB}/{video}", self.frames(video), fps, maps=layers, fixations=fix, nss=nss,
                             media=str(mp4) if mp4.is_file() else None,
                             note=f"synthetic test video: {self._viewers(video)} simulated viewers; one object sounds at a time")
+
+    def silent_nss(self, video: str, model: Any, fps: float) -> np.ndarray:
+        """NSS per frame of an audio-visual ``model`` on a synthetic video fed silence (an
+        all-zero soundtrack, as the audio-dependence test), by the test path of
+        :meth:`video_maps`: the curve to set beside the true-sound one."""
+        from stavis_lib.data.audio import SOUNDNET_RATE
+        from stavis_lib.data.layout import ReleaseLayout
+        from stavis_lib.evaluate import predict_maps, read_frames_resized
+
+        layout = ReleaseLayout(self.data_root)
+        n = layout.count_frames(self.DB, video)
+        small = read_frames_resized(layout, self.DB, video, n, model.config.sample_size)
+        maps = predict_maps(model, small, None, SOUNDNET_RATE, fps, batch_size=8, device=self.device)
+        return nss_curve(maps, self.ground_truth(video, n)[1])
 
     def _viewers(self, video: str) -> int:
         from stavis_lib.data.maps import gaze_path, read_gaze_npz

@@ -6,9 +6,11 @@
 Figures:
   assets/fig_saliency_rows.png   frames + fixations, ground truth, visual-only, audio-visual,
                                  localization (the layout of the paper's Figs. 4-5)
-  assets/fig_nss_over_time.png   NSS per frame, visual-only vs audio-visual (+ humans)
+  assets/fig_nss_over_time.png   NSS per frame, visual-only vs audio-visual (true sound, silence),
+                                 sound bursts shaded
   assets/fig_dsam_attention.png  DSAM attention maps M^1..M^4 (eq. 2) on one clip
-  assets/fig_localization.png    sound-source localization maps L^j (eq. 5) on one clip
+  assets/fig_localization.png    sound-source localization maps L^j (eq. 5) at the conv3 grid on one clip
+  assets/fig_sound_effect.png    the final map with the true sound, with silence, and their difference
 The browser screenshot (assets/browser.png) is made by tools/browser_check.py.
 """
 from __future__ import annotations
@@ -57,18 +59,29 @@ def main(argv: list[str] | None = None) -> int:
     idx = sorted({int(i) for i in np.linspace(max(0, centre - 30), min(bv.n_frames - 1, centre + 30), 5)})
     layers = {k: bv.maps[k] for k in ("ground truth", "visual-only", "audio-visual", "localization") if k in bv.maps}
     save(viz.plot_saliency_rows(bv.frames, layers, fixations=bv.fixations, frame_indices=idx), "fig_saliency_rows.png")
-    save(viz.plot_nss_over_time(bv.nss, bv.fps, title=f"NSS over time, synthetic test video {video}"),
-         "fig_nss_over_time.png")
+    gaze = tut.gaze(video)
+    curves = {**bv.nss, "audio-visual, silence": tut.silent_nss(video, audiovisual, bv.fps)}
+    save(viz.plot_nss_over_time(curves, bv.fps, bursts=viz.sound_bursts(gaze),
+                                title=f"NSS over time, synthetic test video {video}"), "fig_nss_over_time.png")
     item = tut.clip(video)
     out_v = tut.forward(visual, item)
     save(viz.plot_dsam_attention(item["display"], [m[0, 0] for m in out_v.attention],
                                  saliency=torch.sigmoid(out_v.saliency[0, 0]),
                                  title=f"DSAM attention (visual-only network), {video} frame {item['frame']}"),
          "fig_dsam_attention.png")
-    out_av = tut.forward(audiovisual, item)
-    save(viz.plot_localization_maps(item["display"], out_av.localization[0], n_maps=6,
-                                    title=f"sound-source localization maps, {video} frame {item['frame']}"),
+    src = viz.sounding_object(gaze, item["frame"])
+    grid = viz.localization_grid(audiovisual.to(tut.device), item["frames"][None].to(tut.device),
+                                 item["audio"][None].to(tut.device))
+    save(viz.plot_localization_maps(item["display"], grid[0], n_maps=6, box=src.box if src else None,
+                                    box_label=src.name if src else None,
+                                    title=f"sound-source localization maps, {video} frame {item['frame']} "
+                                          f"({src.name + ' sounds' if src else 'silence'})"),
          "fig_localization.png")
+    effect = viz.sound_effect(audiovisual, item["frames"][None].to(tut.device), item["audio"][None].to(tut.device))
+    save(viz.plot_sound_effect(item["display"], effect, box=src.box if src else None,
+                               box_label=src.name if src else None,
+                               title=f"the final map with and without the sound, {video} frame {item['frame']}"),
+         "fig_sound_effect.png")
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -13,7 +13,7 @@ from stavis_lib.evaluate.reports import draw_nss_curves
 from stavis_lib.viz.overlay import as_frame, as_map, draw_fixations, overlay_heatmap, to_numpy
 
 __all__ = ["plot_saliency_rows", "plot_dsam_attention", "plot_localization_maps", "plot_nss_over_time",
-           "plot_training_curves", "plot_audio_window", "plot_gaze_and_sound"]
+           "shade_bursts", "plot_training_curves", "plot_audio_window", "plot_gaze_and_sound"]
 
 
 def _subplots(nrows: int, ncols: int, cell: tuple[float, float] = (2.4, 2.4), **kw: Any):
@@ -129,13 +129,27 @@ def plot_dsam_attention(
 
 
 def plot_localization_maps(
-    frame: Any, localization: Any, n_maps: int = 8, alpha: float = 0.6, title: str | None = None
+    frame: Any,
+    localization: Any,
+    n_maps: int = 6,
+    alpha: float = 0.6,
+    title: str | None = None,
+    box: Sequence[float] | None = None,
+    box_label: str | None = None,
+    ncols: int = 4,
 ):
-    """The sound-source localization maps L^j (eqs. 3-5) of one clip: the frame, the mean over
-    the j maps, then the first ``n_maps`` maps, each overlaid on the frame.
+    """The sound-source localization maps L^j (eqs. 3-5) of one clip at the grid they are given
+    in (pass the native conv3 grid, e.g. :func:`~stavis_lib.viz.audiovisual.localization_grid`),
+    each cell drawn as a block over the frame.
 
+    Panels: the frame (``box`` outlines the sounding object, named by ``box_label``); the mean
+    over the K maps with its colour bar; then the ``n_maps`` maps of largest spatial standard
+    deviation (the most contrasted ones), on one shared colour scale with one colour bar.
     ``localization`` is (K,h,w), (1,K,h,w) or (h,w)."""
-    f = as_frame(frame)
+    import matplotlib.pyplot as plt
+
+    from stavis_lib.viz.audiovisual import draw_box, draw_map_on_frame
+
     loc = to_numpy(localization).astype(np.float32)
     while loc.ndim > 3 and loc.shape[0] == 1:
         loc = loc[0]
@@ -143,16 +157,46 @@ def plot_localization_maps(
         loc = loc[None]
     if loc.ndim != 3:
         raise ValueError(f"localization maps must be (K,h,w), got shape {loc.shape}")
-    k = min(n_maps, loc.shape[0])
-    fig, axes = _subplots(1, k + 2, cell=(2.2, 2.2))
+    order = np.argsort(-loc.reshape(len(loc), -1).std(axis=1), kind="stable")[: min(n_maps, len(loc))]
+    ncols = max(2, min(ncols, 2 + len(order)))
+    nrows = -(-(2 + len(order)) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.3 * nrows), squeeze=False, layout="constrained")
+    f = as_frame(frame)
     axes[0, 0].imshow(f)
     axes[0, 0].set_title("frame", fontsize=9)
-    axes[0, 1].imshow(overlay_heatmap(f, loc.mean(axis=0), alpha=alpha))
-    axes[0, 1].set_title(f"mean of {loc.shape[0]} maps", fontsize=9)
-    for j in range(k):
-        axes[0, j + 2].imshow(overlay_heatmap(f, loc[j], alpha=alpha))
-        axes[0, j + 2].set_title(f"L^{j + 1}", fontsize=9)
-    return _finish_image_grid(fig, axes, title)
+    axes[0, 0].set_xticks([])
+    axes[0, 0].set_yticks([])
+    draw_box(axes[0, 0], box, box_label)
+    im = draw_map_on_frame(axes[0, 1], f, loc.mean(axis=0), alpha, cmap="viridis")
+    axes[0, 1].set_title(f"mean of the {len(loc)} maps ({loc.shape[1]}x{loc.shape[2]})", fontsize=9)
+    fig.colorbar(im, ax=axes[0, 1], fraction=0.046, pad=0.03)
+    draw_box(axes[0, 1], box)
+    lo, hi = float(loc[order].min()), float(loc[order].max())
+    cells = axes.ravel()[2:]
+    for ax, j in zip(cells, order):
+        im = draw_map_on_frame(ax, f, loc[j], alpha, cmap="viridis", vmin=lo, vmax=hi)
+        ax.set_title(f"L^{j + 1}", fontsize=9)
+        draw_box(ax, box)
+    for ax in cells[len(order):]:
+        ax.axis("off")
+    if len(order):
+        fig.colorbar(im, ax=list(cells[: len(order)]), fraction=0.025, pad=0.02, label="L^j (shared scale)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def shade_bursts(ax: Any, bursts: Sequence[Sequence[Any]], color: str = "gold", alpha: float = 0.3) -> list[Any]:
+    """Shade each sound burst (start s, end s[, label]) on a time axis in seconds; the label,
+    when given, is written at the top of its span. Returns the shaded spans."""
+    spans = []
+    for k, burst in enumerate(bursts):
+        start, end = float(burst[0]), float(burst[1])
+        spans.append(ax.axvspan(start, end, color=color, alpha=alpha, lw=0, label="sound burst" if k == 0 else None))
+        if len(burst) > 2 and burst[2] is not None:
+            ax.text((start + end) / 2, 0.97, str(burst[2]), transform=ax.get_xaxis_transform(), ha="center",
+                    va="top", fontsize=7)
+    return spans
 
 
 def plot_nss_over_time(
@@ -161,18 +205,24 @@ def plot_nss_over_time(
     ax: Any | None = None,
     cursor: int | None = None,
     title: str | None = "NSS over time",
+    bursts: Sequence[Sequence[Any]] | None = None,
 ):
     """NSS per frame (eq. 10 as a metric) for several models, as in the paper's Figs. 4-5.
 
     ``curves`` maps a label to a (T,) array (NaN where a frame has no fixation: drawn as a
     gap). The x axis is seconds when ``fps`` is given, else frames. ``cursor`` draws a vertical
-    line at that frame. Returns the figure."""
+    line at that frame. ``bursts`` (start s, end s[, label of the sounding object]) are shaded,
+    as the paper marks when a sound plays; they need ``fps``. Returns the figure."""
     import matplotlib.pyplot as plt
 
+    if bursts is not None and not fps:
+        raise ValueError("plot_nss_over_time: bursts are given in seconds, so they need fps")
     if ax is None:
-        fig, ax = plt.subplots(figsize=(8.5, 2.6))
+        fig, ax = plt.subplots(figsize=(8.5, 2.8 if bursts else 2.6))
     else:
         fig = ax.figure
+    if bursts:
+        shade_bursts(ax, bursts)
     draw_nss_curves(ax, {k: to_numpy(v) for k, v in curves.items()}, fps, title)
     if cursor is not None:
         x = cursor / fps if fps else cursor
