@@ -4,7 +4,8 @@ Public entry points are imported lazily so that ``import stavis_lib`` stays chea
 (the command line and the notebooks import only what they use):
 
 * functions: ``build_model`` (:mod:`stavis_lib.model`), ``load_checkpoint``
-  (:mod:`stavis_lib.model.checkpoints`), ``predict_video`` (:mod:`stavis_lib.inference`);
+  (:mod:`stavis_lib.model.checkpoints`), ``predict_video`` and ``predict_corpus``
+  (:mod:`stavis_lib.inference`);
 * values: ``ModelConfig``, ``VARIANTS`` (:mod:`stavis_lib.config`);
 * modules: ``metrics``, ``losses``, ``evaluate`` and ``train``. ``evaluate`` and ``train``
   are the packages, not functions of the same name (``stavis_lib.train.train(...)``,
@@ -24,6 +25,7 @@ _LAZY = {
     "ModelConfig": "stavis_lib.config",
     "VARIANTS": "stavis_lib.config",
     "predict_video": "stavis_lib.inference",
+    "predict_corpus": "stavis_lib.inference",
     "metrics": "stavis_lib.metrics",
     "losses": "stavis_lib.losses",
     "evaluate": "stavis_lib.evaluate",
