@@ -18,7 +18,8 @@ download       fetch and unpack the official data release (needs internet)     c
 This module is the dispatcher (:func:`main`): bad input (a ``UserError``, or an ``OSError`` naming
 a file) is reported as ``error: <message>`` on one line with exit status 2; ``--debug`` keeps the
 traceback. ``stavis_lib/__main__.py`` runs it, so multi-GPU training is
-``torchrun --nproc_per_node N -m stavis_lib train ...``.
+``torchrun --nproc_per_node N -m stavis_lib train ...`` and sharded corpus prediction
+``torchrun --nproc_per_node N -m stavis_lib predict ...``.
 """
 from __future__ import annotations
 
