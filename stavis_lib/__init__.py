@@ -4,8 +4,9 @@ Public entry points are imported lazily so that ``import stavis_lib`` stays chea
 (the command line and the notebooks import only what they use):
 
 * functions: ``build_model`` (:mod:`stavis_lib.model`), ``load_checkpoint``
-  (:mod:`stavis_lib.model.checkpoints`), ``predict_video`` (:mod:`stavis_lib.inference`),
-  ``export_model`` and ``export_checkpoint`` (:mod:`stavis_lib.export`: ONNX / torch.export);
+  (:mod:`stavis_lib.model.checkpoints`), ``predict_video`` and ``predict_corpus``
+  (:mod:`stavis_lib.inference`), ``export_model`` and ``export_checkpoint``
+  (:mod:`stavis_lib.export`: ONNX / torch.export);
 * values: ``ModelConfig``, ``VARIANTS`` (:mod:`stavis_lib.config`);
 * modules: ``metrics``, ``losses``, ``evaluate`` and ``train``. ``evaluate`` and ``train``
   are the packages, not functions of the same name (``stavis_lib.train.train(...)``,
@@ -27,6 +28,7 @@ _LAZY = {
     "predict_video": "stavis_lib.inference",
     "export_model": "stavis_lib.export",
     "export_checkpoint": "stavis_lib.export",
+    "predict_corpus": "stavis_lib.inference",
     "metrics": "stavis_lib.metrics",
     "losses": "stavis_lib.losses",
     "evaluate": "stavis_lib.evaluate",

@@ -229,10 +229,12 @@ def test_cuda_without_cuda_is_one_line(material, tmp_path, capsys):
     assert "--device cuda" in err and "CUDA is not available" in err
 
 
-def test_a_folder_as_the_video(material, tmp_path, capsys):
+def test_a_folder_without_videos(material, tmp_path, capsys):
     checkpoint, _, _ = material
-    assert _predict(tmp_path, tmp_path / "out", checkpoint) == 2
-    assert "is a directory" in _one_error_line(capsys)
+    (tmp_path / "notes.txt").write_text("not a video")
+    assert _predict(tmp_path, tmp_path / "out", checkpoint) == 2      # a folder is a corpus: its videos
+    assert f"{tmp_path}: no video files in this folder" in _one_error_line(capsys)
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_video_name_with_a_colon(material, tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ synth          generate the synthetic audio-visual eye-tracking benchmark      c
 import-diem    raw DIEM gaze files -> maps in the release layout               cli.data -> data.diem
 train          one training stage (visual / audio-visual), 1 or N processes    cli.train -> train
 evaluate       sliding-window evaluation of a checkpoint on a split            cli.evaluate -> evaluate
-predict        saliency maps + overlay video (with sound) for any video        cli.predict -> inference
+predict        saliency maps + overlay video for any video (or a corpus)       cli.predict -> inference
 export         a checkpoint's network as ONNX or a torch.export program        cli.export -> export
 download       fetch and unpack the official data release (needs internet)     cli.data -> data.download
 =============  ==============================================================  ======================
@@ -19,7 +19,8 @@ download       fetch and unpack the official data release (needs internet)     c
 This module is the dispatcher (:func:`main`): bad input (a ``UserError``, or an ``OSError`` naming
 a file) is reported as ``error: <message>`` on one line with exit status 2; ``--debug`` keeps the
 traceback. ``stavis_lib/__main__.py`` runs it, so multi-GPU training is
-``torchrun --nproc_per_node N -m stavis_lib train ...``.
+``torchrun --nproc_per_node N -m stavis_lib train ...`` and sharded corpus prediction
+``torchrun --nproc_per_node N -m stavis_lib predict ...``.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "import-diem": ("stavis_lib.cli.data", "import_diem_main", "convert raw DIEM gaze files to the release layout"),
     "train": ("stavis_lib.cli.train", "main", "train one stage (visual-only or audio-visual); torchrun for N GPUs"),
     "evaluate": ("stavis_lib.cli.evaluate", "main", "evaluate a checkpoint on a split (CC, NSS, AUC-J, sAUC, SIM)"),
-    "predict": ("stavis_lib.cli.predict", "main", "saliency maps + overlay video (with sound) for a video"),
+    "predict": ("stavis_lib.cli.predict", "main", "saliency maps + overlay video (with sound) for a video or a corpus"),
     "export": ("stavis_lib.cli.export", "main", "export a checkpoint's network to ONNX or a torch.export .pt2 (dynamic batch)"),
     "download": ("stavis_lib.cli.data", "download_main", "download and unpack the official STAViS release (online)"),
 }

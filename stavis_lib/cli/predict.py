@@ -1,9 +1,12 @@
 """``python -m stavis_lib predict VIDEO --out DIR``: saliency maps, an overlay video with sound and a
-summary for any video, from a checkpoint (the given one, or the newest one trained by ``demo``)."""
+summary for any video, from a checkpoint (the given one, or the newest one trained by ``demo``);
+``predict VIDEO... | FOLDER | GLOB | LIST --out DIR``: the same for a corpus, one folder per video
+and a manifest, resumable, sharded over the processes of ``torchrun``."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,9 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m stavis_lib predict",
         description="Predict one saliency map per frame of VIDEO and write DIR/maps.npz (uint8, key 'maps', "
                     "plus 'fps' and 'times'), DIR/overlay.mp4 (heat map over the frames, original sound) and "
-                    "DIR/summary.json. The three files replace an earlier set together.",
+                    "DIR/summary.json. The three files replace an earlier set together. "
+                    "Several videos, a folder, a glob or a list: the same set in DIR/<video name>/ for each video and "
+                    "DIR/manifest.csv (video, output, frames, fps, seconds, status, error); videos done by an earlier "
+                    "run are skipped, a failing video is recorded and the others carry on (exit status 1 at the end). "
+                    "Under `torchrun --nproc_per_node N -m stavis_lib predict ...` each process takes its share.",
     )
-    parser.add_argument("video", help="any video file ffmpeg reads (with or without sound)")
+    parser.add_argument("video", nargs="+",
+                        help="any video file ffmpeg reads (with or without sound); for a corpus: several videos, "
+                             "folders, glob patterns (quoted) or text lists (.txt, .lst, .list: one per line)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--checkpoint", default=None,
                         help="model checkpoint (default: the newest one trained by `python -m stavis_lib demo`)")
@@ -136,14 +145,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="resolution of the saved maps (default: the video's)")
     parser.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4 (an earlier one is removed)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--no-resume", action="store_true",
+                        help="corpus: predict every video again, also those an earlier run completed")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     from stavis_lib.data.media import probe_video
     from stavis_lib.inference import OutputSet, predict_video
+    from stavis_lib.inference.corpus import video_summary
+    from stavis_lib.inference.corpus_inputs import is_corpus
 
     _check_predict_options(args)
     checkpoint = resolve_checkpoint(args.checkpoint, args.variant)
-    video = Path(args.video)
+    if is_corpus(args.video) or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return _predict_corpus(args, checkpoint)
+    video = Path(args.video[0])
     probe_video(video)  # a missing file, a folder or a non-video fails here, before any work
     with OutputSet(args.out, PREDICT_OUTPUTS, option="--out", inputs=[video, checkpoint]) as outputs:
         model = load_model(checkpoint, args.variant)
@@ -155,10 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 compile=args.compile, reuse_conv1=not args.no_conv1_reuse,
                 tune_allocator=not args.no_allocator_tuning,
             )
-            summary = prediction.summary()
-            summary.update(checkpoint=str(checkpoint), variant=model.config.variant, video=str(video),
-                           model_config=model.config.to_dict(), maps_path=str(Path(args.out) / "maps.npz"),
-                           overlay_path=None if args.no_overlay else str(Path(args.out) / "overlay.mp4"))
+            summary = video_summary(prediction, model, video, checkpoint, Path(args.out), not args.no_overlay)
             outputs.path("summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         except OSError as exc:
             raise UserError(f"--out {args.out}: cannot write the results ({os_error_message(exc)}); "
@@ -170,3 +182,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {path}")
     return 0
 
+
+def _predict_corpus(args: argparse.Namespace, checkpoint: Path) -> int:
+    """``predict`` over a corpus (``inference.corpus.predict_corpus``), also as one of the processes
+    of ``torchrun``: the model is loaded once; rank 0 reports. Exit status 1 when a video failed."""
+    from stavis_lib.inference.corpus import predict_corpus
+
+    model = load_model(checkpoint, args.variant)
+    result = predict_corpus(
+        args.video, args.out, model, checkpoint=checkpoint, overlay=not args.no_overlay, resume=not args.no_resume,
+        progress=not args.quiet, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
+        map_size=args.map_size, threads=args.threads, compile=args.compile, reuse_conv1=not args.no_conv1_reuse,
+        tune_allocator=not args.no_allocator_tuning,
+    )
+    if int(os.environ.get("RANK", "0")) == 0:
+        failed = result.failed
+        print(f"{len(result.rows)} videos: {len(result.rows) - len(failed) - len(result.skipped)} predicted, "
+              f"{len(result.skipped)} done before (skipped), {len(failed)} failed")
+        print(f"  {result.manifest}" + ("  (the failed videos' errors are in its error column)" if failed else ""))
+    return 1 if result.failed else 0

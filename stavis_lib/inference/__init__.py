@@ -20,11 +20,16 @@
    the returned (T,H,W) array; and ``OutputSet``, the lock, staging folder and swap that make
    the command line's result files appear together.
 
+Many videos at once: :func:`predict_corpus` (``corpus.py``; its inputs in ``corpus_inputs.py``)
+predicts folders, globs and lists of videos into one output folder per video with a resumable
+manifest, sharded over the processes of ``torchrun`` (``ranks.py``).
+
 Device, autocast dtype (``auto``: bf16 on CUDA where supported, else fp16; on the CPU bf16
 only with AMX-BF16, else fp32), channels-last and CPU threads come from ``stavis_lib.runtime``.
 """
+from stavis_lib.inference.corpus import CorpusResult, ManifestRow, predict_corpus
 from stavis_lib.inference.predict import Prediction, predict_video
 from stavis_lib.inference.source import InputError
 from stavis_lib.inference.writers import OutputSet
 
-__all__ = ["predict_video", "Prediction", "InputError", "OutputSet"]
+__all__ = ["predict_video", "Prediction", "InputError", "OutputSet", "predict_corpus", "CorpusResult", "ManifestRow"]
