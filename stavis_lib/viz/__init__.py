@@ -7,6 +7,7 @@ Everything a notebook draws is made here, so that the tests reach it:
 * the NSS-over-time plot with a cursor at the current frame (Figs. 4-5, NSS as in eq. 10), the
   DSAM attention maps M^m of the four levels (eq. 2), the sound-source localization maps L^j
   (eqs. 3-5), training curves and the audio window: :mod:`~stavis_lib.viz.figures`;
+* the viewers' response to a sound onset: :mod:`~stavis_lib.viz.gaze`;
 * the Table-1 ablation table in the paper's layout and the paper's own numbers:
   :mod:`~stavis_lib.viz.paper`; evaluation result tables: :mod:`~stavis_lib.viz.tables`;
 * :class:`SaliencyBrowser`, an ipywidgets browser: choose a video, scrub frames, toggle
@@ -22,6 +23,7 @@ from stavis_lib.viz.browser import (BrowserVideo, NssCursorPlot, SaliencyBrowser
 from stavis_lib.viz.figures import (plot_audio_window, plot_dsam_attention, plot_gaze_and_sound,
                                     plot_localization_maps, plot_nss_over_time, plot_saliency_rows,
                                     plot_training_curves)
+from stavis_lib.viz.gaze import plot_onset_response
 from stavis_lib.viz.overlay import (colorize, draw_fixations, figure_png, fixation_points, hstack_images,
                                     label_image, normalize_map, overlay_heatmap, png_bytes, resize_frame, resize_map,
                                     to_numpy)
@@ -32,7 +34,8 @@ from stavis_lib.viz.tables import layout_summary, metrics_table, overall_metrics
 __all__ = [
     "BrowserVideo", "NssCursorPlot", "SaliencyBrowser", "VideoSource", "nss_curve", "render_panels",
     "write_overlay_video", "plot_audio_window", "plot_dsam_attention", "plot_gaze_and_sound",
-    "plot_localization_maps", "plot_nss_over_time", "plot_saliency_rows", "plot_training_curves", "colorize",
+    "plot_localization_maps", "plot_nss_over_time", "plot_saliency_rows", "plot_training_curves",
+    "plot_onset_response", "colorize",
     "draw_fixations", "figure_png", "fixation_points", "hstack_images", "label_image", "normalize_map",
     "overlay_heatmap", "png_bytes", "resize_frame", "resize_map", "to_numpy", "PAPER_TABLE1", "TABLE1_LABELS",
     "ablation_table", "paper_table1", "plot_ablation", "table1_side_by_side", "layout_summary", "metrics_table",
