@@ -250,11 +250,31 @@ def test_ablation_table_paper_order_and_side_by_side() -> None:
     assert both.loc["Visual", paper_cols[1]] == pytest.approx(2.54)
 
 
-def test_plot_ablation_has_both_sources() -> None:
-    fig = viz.plot_ablation({"visual": {"cc": 0.4, "nss": 2.0, "sim": 0.3}, "L3mul_S3": {"cc": 0.5, "nss": 3.0, "sim": 0.4}})
-    assert len(fig.axes) == 3
-    labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == ["ours (synthetic)", "paper (real data)"]
+def test_plot_ablation_puts_ours_and_the_paper_on_separate_axes() -> None:
+    results = {"visual": {"cc": 0.4, "nss": 2.0, "sim": 0.3}, "L3mul_S3": {"cc": 0.5, "nss": 6.0, "sim": 0.4}}
+    fig = viz.plot_ablation(results, metrics=("cc", "nss"))
+    assert len(fig.axes) == 4  # (CC, NSS) x (ours, paper)
+    ours_nss, paper_nss = fig.axes[2], fig.axes[3]
+    np.testing.assert_allclose(ours_nss.lines[0].get_xdata(), [2.0, 6.0])  # rows in the paper's order
+    np.testing.assert_allclose(paper_nss.lines[0].get_xdata(), [2.54, 2.73])  # the paper's rows of the same variants
+    assert "ours" in ours_nss.get_title() and "paper" in paper_nss.get_title()
+    # each panel has its own scale: the paper's NSS (2.4-2.7) is not drawn on our 2-6 axis
+    assert ours_nss.get_xlim()[1] > 6.0 and paper_nss.get_xlim()[1] < 3.0
+    plt.close(fig)
+
+
+def test_ablation_ranks_rank_both_sides_among_the_same_variants() -> None:
+    # NSS: ours visual 3.5 > L3mul 3.0 > L1_S1 2.5; the paper: L3mul 2.73 > L1_S1 2.62 > visual 2.54
+    results = {"visual": {"nss": 3.5}, "L1_S1": {"nss": 2.5}, "L3mul_S3": {"nss": 3.0}, "centre bias": {"nss": 9.0}}
+    ranks = viz.ablation_ranks(results, ("nss",))
+    assert list(ranks.index) == ["Visual", "L1 - S1av", "L3mul - S3av (proposed)"]  # no paper row: left out
+    label = [c for c in ranks.columns][0][0]
+    assert list(ranks[(label, "ours")]) == [1, 3, 2]
+    assert list(ranks[(label, "paper")]) == [3, 2, 1]
+    fig = viz.plot_ablation_ranks(results, "nss")
+    # Spearman of (1, 3, 2) against (3, 2, 1): 1 - 6 * (4 + 1 + 1) / (3 * 8) = -0.5
+    assert "rank correlation -0.50" in fig.axes[0].get_title()
+    plt.close(fig)
 
 
 # ---------------------------------------------------------------- the browser (no browser needed)

@@ -27,8 +27,8 @@ from stavis_lib.viz.gaze import plot_onset_response
 from stavis_lib.viz.overlay import (colorize, draw_fixations, figure_png, fixation_points, hstack_images,
                                     label_image, normalize_map, overlay_heatmap, png_bytes, resize_frame, resize_map,
                                     to_numpy)
-from stavis_lib.viz.paper import (PAPER_TABLE1, TABLE1_LABELS, ablation_table, paper_table1, plot_ablation,
-                                  table1_side_by_side)
+from stavis_lib.viz.paper import (PAPER_TABLE1, TABLE1_LABELS, ablation_ranks, ablation_table, paper_table1,
+                                  plot_ablation, plot_ablation_ranks, table1_side_by_side)
 from stavis_lib.viz.tables import layout_summary, metrics_table, overall_metrics
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "plot_onset_response", "colorize",
     "draw_fixations", "figure_png", "fixation_points", "hstack_images", "label_image", "normalize_map",
     "overlay_heatmap", "png_bytes", "resize_frame", "resize_map", "to_numpy", "PAPER_TABLE1", "TABLE1_LABELS",
-    "ablation_table", "paper_table1", "plot_ablation", "table1_side_by_side", "layout_summary", "metrics_table",
+    "ablation_table", "paper_table1", "plot_ablation", "table1_side_by_side", "ablation_ranks",
+    "plot_ablation_ranks", "layout_summary", "metrics_table",
     "overall_metrics",
 ]
