@@ -1,6 +1,7 @@
 """Tests of stavis_lib.viz: overlays, fixation dots, NSS-over-time, tables and the browser."""
 from __future__ import annotations
 
+import io
 import re
 
 import matplotlib
@@ -204,6 +205,37 @@ def test_audio_window_figure() -> None:
     window[13230:22050] = 100 * np.sin(2 * np.pi * 440 * t) * np.hanning(8820)
     fig = viz.plot_audio_window(window, 22050)
     assert len(fig.axes) >= 2
+
+
+def test_browser_still_view_and_static_text(tmp_path) -> None:
+    import ipywidgets  # noqa: F401  (a requirement: missing is a failure)
+    from PIL import Image
+
+    b = viz.SaliencyBrowser({"clip": _video}, work_dir=tmp_path)
+    b.set_layers(["ground truth", "audio-visual"])
+    b.set_frame(5)
+    path = b.save_view()
+    assert path.parent == tmp_path and path.name == "view_clip_00005.png"
+    view = np.asarray(Image.open(path).convert("RGB"))
+    picture = viz.render_panels(b.video, 5, ["ground truth", "audio-visual"])
+    curve = np.asarray(Image.open(io.BytesIO(b.plot.png())).convert("RGB"))
+    # the picture on top, a 4-px white gap, then the NSS plot (each padded white to the wider)
+    assert view.shape == (picture.shape[0] + 4 + curve.shape[0], max(picture.shape[1], curve.shape[1]), 3)
+    np.testing.assert_array_equal(view[: picture.shape[0], : picture.shape[1]], picture)
+    np.testing.assert_array_equal(view[picture.shape[0]: picture.shape[0] + 4], 255)
+    np.testing.assert_array_equal(view[picture.shape[0] + 4:, : curve.shape[1]], curve)
+    bundle = b._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # the live widget
+    assert bundle["text/plain"].startswith("SaliencyBrowser (showing clip, frame 5)")  # not "VBox(...)"
+    assert "VBox" not in bundle["text/plain"]
+
+
+def test_vstack_pads_to_the_widest_with_white() -> None:
+    a = np.zeros((2, 3, 3), np.uint8)
+    b = np.zeros((1, 5, 3), np.uint8)
+    out = viz.vstack_images([a, b], gap=1)
+    assert out.shape == (2 + 1 + 1, 5, 3)
+    assert (out[:2, 3:] == 255).all() and (out[2] == 255).all() and (out[:2, :3] == 0).all()
 
 
 # ---------------------------------------------------------------- tables

@@ -26,7 +26,7 @@ from stavis_lib.viz.figures import (plot_audio_window, plot_dsam_attention, plot
 from stavis_lib.viz.gaze import plot_onset_response
 from stavis_lib.viz.overlay import (colorize, draw_fixations, figure_png, fixation_points, hstack_images,
                                     label_image, normalize_map, overlay_heatmap, png_bytes, resize_frame, resize_map,
-                                    to_numpy)
+                                    to_numpy, vstack_images)
 from stavis_lib.viz.paper import (PAPER_TABLE1, TABLE1_LABELS, ablation_ranks, ablation_table, paper_table1,
                                   plot_ablation, plot_ablation_ranks, table1_side_by_side)
 from stavis_lib.viz.tables import layout_summary, metrics_table, overall_metrics
@@ -37,7 +37,7 @@ __all__ = [
     "plot_localization_maps", "plot_nss_over_time", "plot_saliency_rows", "plot_training_curves",
     "plot_onset_response", "colorize",
     "draw_fixations", "figure_png", "fixation_points", "hstack_images", "label_image", "normalize_map",
-    "overlay_heatmap", "png_bytes", "resize_frame", "resize_map", "to_numpy", "PAPER_TABLE1", "TABLE1_LABELS",
+    "overlay_heatmap", "png_bytes", "resize_frame", "resize_map", "to_numpy", "vstack_images", "PAPER_TABLE1", "TABLE1_LABELS",
     "ablation_table", "paper_table1", "plot_ablation", "table1_side_by_side", "ablation_ranks",
     "plot_ablation_ranks", "layout_summary", "metrics_table",
     "overall_metrics",
