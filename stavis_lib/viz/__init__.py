@@ -23,7 +23,7 @@ from stavis_lib.viz.browser import (BrowserVideo, NssCursorPlot, SaliencyBrowser
 from stavis_lib.viz.figures import (plot_audio_window, plot_dsam_attention, plot_gaze_and_sound,
                                     plot_localization_maps, plot_nss_over_time, plot_saliency_rows,
                                     plot_training_curves)
-from stavis_lib.viz.gaze import plot_onset_response
+from stavis_lib.viz.gaze import plot_gaze_maps, plot_onset_response
 from stavis_lib.viz.overlay import (colorize, draw_fixations, figure_png, fixation_points, hstack_images,
                                     label_image, normalize_map, overlay_heatmap, png_bytes, resize_frame, resize_map,
                                     to_numpy, vstack_images)
@@ -35,7 +35,7 @@ __all__ = [
     "BrowserVideo", "NssCursorPlot", "SaliencyBrowser", "VideoSource", "nss_curve", "render_panels",
     "write_overlay_video", "plot_audio_window", "plot_dsam_attention", "plot_gaze_and_sound",
     "plot_localization_maps", "plot_nss_over_time", "plot_saliency_rows", "plot_training_curves",
-    "plot_onset_response", "colorize",
+    "plot_onset_response", "plot_gaze_maps", "colorize",
     "draw_fixations", "figure_png", "fixation_points", "hstack_images", "label_image", "normalize_map",
     "overlay_heatmap", "png_bytes", "resize_frame", "resize_map", "to_numpy", "vstack_images", "PAPER_TABLE1", "TABLE1_LABELS",
     "ablation_table", "paper_table1", "plot_ablation", "table1_side_by_side", "ablation_ranks",
