@@ -387,6 +387,10 @@ def test_browser_own_path_and_overlay_video(tmp_path) -> None:
     info = media.probe_video(out)
     assert info.n_frames == 8 and info.width == 32 and info.height == 24
     assert b.video_player.value == out.read_bytes()
+    chosen = b.render_video("ground truth")  # a named layer, whatever the toggles say
+    assert chosen is not None and "ground_truth" in chosen.name and b.layers == ["ground truth", "audio-visual"]
+    with pytest.raises(KeyError, match="no layer 'localization'"):
+        b.render_video("localization")
 
 
 # ---------------------------------------------------------------- tables

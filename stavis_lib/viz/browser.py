@@ -425,11 +425,14 @@ class SaliencyBrowser:
             self.chooser.value = name  # the observer calls select()
         return self.video
 
-    def render_video(self) -> Path | None:
-        """Write the overlay mp4 (first selected layer, original sound) and show the player."""
+    def render_video(self, layer: str | None = None) -> Path | None:
+        """Write the overlay mp4 of ``layer`` (default: the first selected layer other than the
+        ground truth) with the original sound, and show the player."""
         if self.video is None:
             return None
-        layers = [l for l in self.layers if l != "ground truth"] or self.layers
+        if layer is not None and layer not in self.video.maps:
+            raise KeyError(f"{self.video.name}: no layer '{layer}' (have {sorted(self.video.maps)})")
+        layers = [layer] if layer is not None else [l for l in self.layers if l != "ground truth"] or self.layers
         if not layers:
             self.message.value = "select a layer to render"
             return None
