@@ -18,7 +18,8 @@ RECAP = """
 viewers that turn to the sound after about a quarter of a second). Notebook 02 trained the
 visual-only network (stage 1, eq. 6) on it, and notebook 03 trained the proposed audio-visual
 network $L_3^{mul}$-$S_3^{av}$ from those weights (stage 2, eq. 7) and tested whether it uses the
-sound. This notebook trains every other row of the paper's Table 1 the same way.
+sound. This notebook trains every row of the paper's Table 1, Visual and the proposed one included,
+from those stage-1 weights with one shared budget.
 """.strip()
 
 CELLS = [

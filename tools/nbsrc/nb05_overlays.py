@@ -16,8 +16,8 @@ OVERVIEW = overview(
 RECAP = """
 **So far.** Notebook 01 generated the synthetic benchmark, 02 trained the visual-only network
 (stage 1) and 03 the audio-visual network $L_3^{mul}$-$S_3^{av}$ (stage 2) on it; 04 trained every
-other row of the paper's Table 1. This notebook shows the two networks of 02 and 03 side by side
-on held-out videos and on real clips.
+row of the paper's Table 1 with one shared budget. This notebook shows the two networks of 02 and
+03 side by side on held-out videos and on real clips.
 """.strip()
 
 CELLS = [
