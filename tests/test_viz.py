@@ -224,6 +224,11 @@ def test_browser_still_view_and_static_text(tmp_path) -> None:
     np.testing.assert_array_equal(view[: picture.shape[0], : picture.shape[1]], picture)
     np.testing.assert_array_equal(view[picture.shape[0]: picture.shape[0] + 4], 255)
     np.testing.assert_array_equal(view[picture.shape[0] + 4:, : curve.shape[1]], curve)
+    # another frame's view leaves the browser where it is
+    other = b.save_view(tmp_path / "other.png", frame=9)
+    assert b.frame_index == 5 and b.plot.cursor_x == pytest.approx(0.5) and 'data-frame="5"' in b.status.value
+    top = np.asarray(Image.open(other).convert("RGB"))[: picture.shape[0], : picture.shape[1]]
+    np.testing.assert_array_equal(top, viz.render_panels(b.video, 9, ["ground truth", "audio-visual"]))
     bundle = b._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle  # the live widget
     assert bundle["text/plain"].startswith("SaliencyBrowser (showing clip, frame 5)")  # not "VBox(...)"

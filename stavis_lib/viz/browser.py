@@ -297,23 +297,31 @@ class SaliencyBrowser:
         return (f"SaliencyBrowser ({shown}): an interactive widget that needs a running Jupyter kernel; "
                 "save_view() and render_video() write a still image and the overlay video")
 
-    def view_image(self) -> np.ndarray:
-        """The browser's current view as one RGB image: the picture (frame and layer panels)
-        above the NSS-over-time plot with its cursor."""
+    def view_image(self, frame: int | None = None) -> np.ndarray:
+        """The browser's view of ``frame`` (default: the frame shown) as one RGB image: the
+        picture (frame and layer panels) above the NSS-over-time plot with its cursor there.
+        The browser itself stays where it is."""
         if self.video is None or self.plot is None:
             raise RuntimeError("no video is shown: choose one first")
         from PIL import Image
 
-        picture = render_panels(self.video, self.frame_index, self.layers, alpha=self.alpha)
-        curve = np.asarray(Image.open(io.BytesIO(self.plot.png())).convert("RGB"))
+        index = self.frame_index if frame is None else int(min(max(frame, 0), self.video.n_frames - 1))
+        picture = render_panels(self.video, index, self.layers, alpha=self.alpha)
+        self.plot.set_frame(index)
+        try:
+            curve = np.asarray(Image.open(io.BytesIO(self.plot.png())).convert("RGB"))
+        finally:
+            self.plot.set_frame(self.frame_index)  # the live plot keeps the shown frame's cursor
         return vstack_images([picture, curve])
 
-    def save_view(self, path: str | Path | None = None) -> Path:
-        """Write :meth:`view_image` as a PNG (default ``work_dir/view_<video>_<frame>.png``)."""
-        image = self.view_image()
+    def save_view(self, path: str | Path | None = None, frame: int | None = None) -> Path:
+        """Write :meth:`view_image` of ``frame`` as a PNG (default path
+        ``work_dir/view_<video>_<frame>.png``); the browser stays at the frame it shows."""
         assert self.video is not None
+        index = self.frame_index if frame is None else int(min(max(frame, 0), self.video.n_frames - 1))
+        image = self.view_image(index)
         if path is None:
-            path = self.work_dir / f"view_{_safe_name(self.video.name)}_{self.frame_index:05d}.png"
+            path = self.work_dir / f"view_{_safe_name(self.video.name)}_{index:05d}.png"
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png_bytes(image))

@@ -67,17 +67,16 @@ The browser above needs a running kernel: a saved notebook (GitHub, nbviewer) sh
 text in its place. The next cell therefore also saves the current view (the frame and its layers
 above the NSS plot) as a PNG and writes the overlay video of the audio-visual layer with the
 original sound, and shows both, so that a static render shows the result too. On a synthetic video
-it first moves to a frame late in the longest sound burst (where the viewers are on the sounding
-object).
+the still shows a frame late in the longest sound burst (where the viewers are on the sounding
+object); the browser above stays where it is.
 """),
     code("""
 from IPython.display import Image, Video, display
 
 shown = browser.video
-if shown.name.startswith("Synthetic/"):
-    browser.set_frame(tut.sounding_frame(shown.name.split("/", 1)[1], shown.n_frames))
-still = browser.save_view()
-print(f"{still}: {shown.name}, frame {browser.frame_index}, layers {browser.layers}")
+frame = tut.sounding_frame(shown.name.split("/", 1)[1], shown.n_frames) if shown.name.startswith("Synthetic/") else 0
+still = browser.save_view(frame=frame)  # the browser above stays at its frame
+print(f"{still}: {shown.name}, frame {frame}, layers {browser.layers}")
 display(Image(filename=str(still)))
 overlay = browser.render_video("audio-visual")
 print(f"{overlay}: {overlay.stat().st_size / 1e3:.0f} kB, {shown.n_frames} frames at {shown.fps:g} fps, with sound")
@@ -86,7 +85,7 @@ display(Video(str(overlay), embed=True, html_attributes="controls loop"))
     md("""
 The browser is an object: it can be driven from code too, e.g. `browser.set_frame(40)`,
 `browser.set_layers(["ground truth", "audio-visual"])`, `browser.load_path("/path/to/video.mp4")`,
-`browser.save_view()` or `browser.render_video()`. From a terminal, the same predictions for any
+`browser.save_view(frame=10)` or `browser.render_video("visual-only")`. From a terminal, the same predictions for any
 video:
 
 ```
