@@ -36,7 +36,7 @@ import stavis_lib
 print("stavis_lib", stavis_lib.__version__, "from", Path(stavis_lib.__file__).parent)'''.format(url=COLAB_REPO_URL)
 
 PARAMS_COMMON = '''\
-SMOKE = False     # True: tiny data, model and training (CI runs every notebook so, ~1-2 min on 2 CPU cores)
+SMOKE = False     # True: tiny data, model and training (CI runs every notebook so, 1-5 min each on 2 CPU cores)
 WORK_DIR = None   # folder the notebooks share (data, checkpoints); None: notebooks/_work/{full,smoke}
 DEVICE = "auto"   # "auto": CUDA when available (the paper's full-size network), else the CPU (a smaller one)
 SEED = 0'''
@@ -91,7 +91,7 @@ few hundred steps per stage.
 
 MODES = r"""
 **Run modes.** `SMOKE = True` (what CI runs) shrinks data, network and training so that each
-notebook runs in a minute or two on two CPU cores: the numbers it prints are not meaningful. With
+notebook runs in one to five minutes on two CPU cores: the numbers it prints are not meaningful. With
 `SMOKE = False` the notebooks use the paper's full-size network (3D ResNet-50, 112×112 px) on a
 GPU (`DEVICE="auto"` picks CUDA when present) and a smaller network (3D ResNet-10, 64×64 px) on a
 CPU, both with a short training budget (the `cpu_demo` preset), not the paper's. The notebooks

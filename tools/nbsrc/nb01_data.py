@@ -12,7 +12,8 @@ OVERVIEW = overview(
            "how fast the simulated viewers turn to a sounding object (measured from their gaze)",
            "which audio samples the audio network hears for a 16-frame clip (Hann-weighted, 35 280 samples)",
            "the splits of the paper's Table 6, and real DIEM gaze converted to maps"],
-    cpu="not measured", gpu="not measured", smoke="not measured")
+    cpu="about 3 min, most of it generating the 48 videos (about 2 min more with `DIEM_GAZE` set)",
+    gpu="not measured", smoke="about 1 min")
 
 CELLS = [
     md(f"""

@@ -11,7 +11,7 @@ OVERVIEW = overview(
            "$N_{out}$ maps) and the fusion ($S_1^{av}$, $S_2^{av}$, $\\tilde S_2^{av}$, $S_3^{av}$, $S_{fus}^{av}$)",
            "how to run an ablation fairly: every row from the same stage-1 weights, with the same recipe and budget",
            "how to compare numbers measured on different data: separate axes and ranks, not one bar axis"],
-    cpu="not measured", gpu="not measured", smoke="not measured")
+    cpu="not measured", gpu="not measured", smoke="about 4.5 min after notebooks 01-03")
 
 RECAP = """
 **So far.** Notebook 01 generated the synthetic benchmark (3-4 objects, one sounding at a time,

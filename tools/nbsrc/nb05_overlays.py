@@ -11,7 +11,7 @@ OVERVIEW = overview(
            "with the ground truth, the localization maps and the NSS over time",
            "to predict saliency for any video file with its soundtrack (from the browser or the command line)",
            "to drive the browser from code, and to save a still view and an overlay video with the original sound"],
-    cpu="not measured", gpu="not measured", smoke="not measured")
+    cpu="not measured", gpu="not measured", smoke="about 1.5 min after notebooks 01-03")
 
 RECAP = """
 **So far.** Notebook 01 generated the synthetic benchmark, 02 trained the visual-only network
@@ -56,26 +56,23 @@ if "google.colab" in sys.modules:
 visual = tut.visual_model()
 audiovisual = tut.audiovisual_model()
 """),
-    code("""
-browser = tut.browser({"visual-only": visual, "audio-visual": audiovisual})
-browser
-"""),
     md("""
 ## A still view and the overlay video
 
-The browser above needs a running kernel: a saved notebook (GitHub, nbviewer) shows only a line of
-text in its place. The next cell therefore also saves the current view (the frame and its layers
-above the NSS plot) as a PNG and writes the overlay video of the audio-visual layer with the
-original sound, and shows both, so that a static render shows the result too. On a synthetic video
+The browser is a widget: it needs a running kernel, and a saved notebook (GitHub, nbviewer) shows
+only a line of text in its place. So the next cell builds it, saves one view (a frame with its
+layers, above the NSS plot) as a PNG and writes the overlay video of the audio-visual layer with
+the original sound, and shows both: these stay visible in a static render. On a synthetic video
 the still shows a frame late in the longest sound burst (where the viewers are on the sounding
-object); the browser above stays where it is.
+object).
 """),
     code("""
 from IPython.display import Image, Video, display
 
+browser = tut.browser({"visual-only": visual, "audio-visual": audiovisual})
 shown = browser.video
 frame = tut.sounding_frame(shown.name.split("/", 1)[1], shown.n_frames) if shown.name.startswith("Synthetic/") else 0
-still = browser.save_view(frame=frame)  # the browser above stays at its frame
+still = browser.save_view(frame=frame)  # the browser itself stays at frame 0
 print(f"{still}: {shown.name}, frame {frame}, layers {browser.layers}")
 display(Image(filename=str(still)))
 overlay = browser.render_video("audio-visual")
@@ -83,10 +80,16 @@ print(f"{overlay}: {overlay.stat().st_size / 1e3:.0f} kB, {shown.n_frames} frame
 display(Video(str(overlay), embed=True, html_attributes="controls loop"))
 """),
     md("""
+## The browser
+"""),
+    code("""
+browser
+"""),
+    md("""
 The browser is an object: it can be driven from code too, e.g. `browser.set_frame(40)`,
 `browser.set_layers(["ground truth", "audio-visual"])`, `browser.load_path("/path/to/video.mp4")`,
-`browser.save_view(frame=10)` or `browser.render_video("visual-only")`. From a terminal, the same predictions for any
-video:
+`browser.save_view(frame=10)` or `browser.render_video("visual-only")`. From a terminal, the same
+predictions for any video:
 
 ```
 python -m stavis_lib predict VIDEO --out DIR   # DIR/maps.npz, DIR/overlay.mp4 (with sound), DIR/summary.json
