@@ -3,7 +3,8 @@
 Layers, in order; a module may import (at top level or inside a function) only from its own
 layer or an earlier one:
 
-0. ``errors``, ``config``, ``files`` (exceptions, the model configuration, small file utilities)
+0. ``errors``, ``config``, ``files``, ``progress`` (exceptions, the model configuration, small file
+   utilities, the progress-bar style)
 1. ``model`` (the network and its weight files), ``weights`` (fetching pretrained weights)
 2. ``data``, ``losses``, ``metrics``
 3. ``runtime`` (device, autocast dtype, channels-last, threads, allocator)
@@ -27,7 +28,7 @@ PACKAGE = "stavis_lib"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "config", "files"),
+    ("errors", "config", "files", "progress"),
     ("model", "weights"),
     ("data", "losses", "metrics"),
     ("runtime",),

@@ -90,7 +90,11 @@ def test_notebook_runs_in_smoke_mode(name: str, kernel_env: Path, work_dir: Path
     nb = nbformat.read(out, as_version=4)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
-    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    images = sum("image/png" in o.get("data", {}) for o in outputs)
+    # static renders (GitHub, nbviewer) show text/plain where a widget was: never "HBox(...)"/"VBox(...)"
+    plain = [str(o.get("data", {}).get("text/plain", "")) for o in outputs]
+    assert not [t for t in plain if t.startswith(("HBox(", "VBox("))], "a widget without a text fallback"
     work = work_dir / "work"
     if name.startswith("01"):
         assert (work / "synthetic" / "fold_lists" / "Synthetic_list_test_1_fps.txt").is_file()
@@ -108,3 +112,5 @@ def test_notebook_runs_in_smoke_mode(name: str, kernel_env: Path, work_dir: Path
         widgets = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                    if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
         assert widgets, "the browser widget was not displayed"
+        assert images >= 1, "no still view of the browser for static renders"
+        assert any("<video" in str(o.get("data", {}).get("text/html", "")) for o in outputs), "no inline overlay video"

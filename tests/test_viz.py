@@ -1,6 +1,7 @@
 """Tests of stavis_lib.viz: overlays, fixation dots, NSS-over-time, tables and the browser."""
 from __future__ import annotations
 
+import io
 import re
 
 import matplotlib
@@ -241,6 +242,42 @@ def test_audio_window_figure() -> None:
     assert len(fig.axes) >= 2
 
 
+def test_browser_still_view_and_static_text(tmp_path) -> None:
+    import ipywidgets  # noqa: F401  (a requirement: missing is a failure)
+    from PIL import Image
+
+    b = viz.SaliencyBrowser({"clip": _video}, work_dir=tmp_path)
+    b.set_layers(["ground truth", "audio-visual"])
+    b.set_frame(5)
+    path = b.save_view()
+    assert path.parent == tmp_path and path.name == "view_clip_00005.png"
+    view = np.asarray(Image.open(path).convert("RGB"))
+    picture = viz.render_panels(b.video, 5, ["ground truth", "audio-visual"])
+    curve = np.asarray(Image.open(io.BytesIO(b.plot.png())).convert("RGB"))
+    # the picture on top, a 4-px white gap, then the NSS plot (each padded white to the wider)
+    assert view.shape == (picture.shape[0] + 4 + curve.shape[0], max(picture.shape[1], curve.shape[1]), 3)
+    np.testing.assert_array_equal(view[: picture.shape[0], : picture.shape[1]], picture)
+    np.testing.assert_array_equal(view[picture.shape[0]: picture.shape[0] + 4], 255)
+    np.testing.assert_array_equal(view[picture.shape[0] + 4:, : curve.shape[1]], curve)
+    # another frame's view leaves the browser where it is
+    other = b.save_view(tmp_path / "other.png", frame=9)
+    assert b.frame_index == 5 and b.plot.cursor_x == pytest.approx(0.5) and 'data-frame="5"' in b.status.value
+    top = np.asarray(Image.open(other).convert("RGB"))[: picture.shape[0], : picture.shape[1]]
+    np.testing.assert_array_equal(top, viz.render_panels(b.video, 9, ["ground truth", "audio-visual"]))
+    bundle = b._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # the live widget
+    assert bundle["text/plain"].startswith("SaliencyBrowser (showing clip, frame 5)")  # not "VBox(...)"
+    assert "VBox" not in bundle["text/plain"]
+
+
+def test_vstack_pads_to_the_widest_with_white() -> None:
+    a = np.zeros((2, 3, 3), np.uint8)
+    b = np.zeros((1, 5, 3), np.uint8)
+    out = viz.vstack_images([a, b], gap=1)
+    assert out.shape == (2 + 1 + 1, 5, 3)
+    assert (out[:2, 3:] == 255).all() and (out[2] == 255).all() and (out[:2, :3] == 0).all()
+
+
 # ---------------------------------------------------------------- tables
 
 
@@ -285,11 +322,31 @@ def test_ablation_table_paper_order_and_side_by_side() -> None:
     assert both.loc["Visual", paper_cols[1]] == pytest.approx(2.54)
 
 
-def test_plot_ablation_has_both_sources() -> None:
-    fig = viz.plot_ablation({"visual": {"cc": 0.4, "nss": 2.0, "sim": 0.3}, "L3mul_S3": {"cc": 0.5, "nss": 3.0, "sim": 0.4}})
-    assert len(fig.axes) == 3
-    labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == ["ours (synthetic)", "paper (real data)"]
+def test_plot_ablation_puts_ours_and_the_paper_on_separate_axes() -> None:
+    results = {"visual": {"cc": 0.4, "nss": 2.0, "sim": 0.3}, "L3mul_S3": {"cc": 0.5, "nss": 6.0, "sim": 0.4}}
+    fig = viz.plot_ablation(results, metrics=("cc", "nss"))
+    assert len(fig.axes) == 4  # (CC, NSS) x (ours, paper)
+    ours_nss, paper_nss = fig.axes[2], fig.axes[3]
+    np.testing.assert_allclose(ours_nss.lines[0].get_xdata(), [2.0, 6.0])  # rows in the paper's order
+    np.testing.assert_allclose(paper_nss.lines[0].get_xdata(), [2.54, 2.73])  # the paper's rows of the same variants
+    assert "ours" in ours_nss.get_title() and "paper" in paper_nss.get_title()
+    # each panel has its own scale: the paper's NSS (2.4-2.7) is not drawn on our 2-6 axis
+    assert ours_nss.get_xlim()[1] > 6.0 and paper_nss.get_xlim()[1] < 3.0
+    plt.close(fig)
+
+
+def test_ablation_ranks_rank_both_sides_among_the_same_variants() -> None:
+    # NSS: ours visual 3.5 > L3mul 3.0 > L1_S1 2.5; the paper: L3mul 2.73 > L1_S1 2.62 > visual 2.54
+    results = {"visual": {"nss": 3.5}, "L1_S1": {"nss": 2.5}, "L3mul_S3": {"nss": 3.0}, "centre bias": {"nss": 9.0}}
+    ranks = viz.ablation_ranks(results, ("nss",))
+    assert list(ranks.index) == ["Visual", "L1 - S1av", "L3mul - S3av (proposed)"]  # no paper row: left out
+    label = [c for c in ranks.columns][0][0]
+    assert list(ranks[(label, "ours")]) == [1, 3, 2]
+    assert list(ranks[(label, "paper")]) == [3, 2, 1]
+    fig = viz.plot_ablation_ranks(results, "nss")
+    # Spearman of (1, 3, 2) against (3, 2, 1): 1 - 6 * (4 + 1 + 1) / (3 * 8) = -0.5
+    assert "rank correlation -0.50" in fig.axes[0].get_title()
+    plt.close(fig)
 
 
 # ---------------------------------------------------------------- the browser (no browser needed)
@@ -370,6 +427,10 @@ def test_browser_own_path_and_overlay_video(tmp_path) -> None:
     info = media.probe_video(out)
     assert info.n_frames == 8 and info.width == 32 and info.height == 24
     assert b.video_player.value == out.read_bytes()
+    chosen = b.render_video("ground truth")  # a named layer, whatever the toggles say
+    assert chosen is not None and "ground_truth" in chosen.name and b.layers == ["ground truth", "audio-visual"]
+    with pytest.raises(KeyError, match="no layer 'localization'"):
+        b.render_video("localization")
 
 
 # ---------------------------------------------------------------- tables

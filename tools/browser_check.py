@@ -269,6 +269,14 @@ def run_check(
                     )
                 except Exception as exc:  # playwright's TimeoutError
                     raise BrowserCheckError(f"moving the slider did not change the frame: {exc}") from exc
+                try:  # the kernel redraws once per key press: on a busy machine that takes seconds
+                    page.wait_for_function(
+                        f"() => {{ const s = document.querySelector('.stavis-status-line'); "
+                        f"return s && parseInt(s.dataset.frame) >= {before['frame'] + 5}; }}",
+                        timeout=60_000,
+                    )
+                except Exception:  # playwright's TimeoutError: the result below says where it stopped
+                    pass
                 page.wait_for_timeout(800)  # let the last image updates arrive
                 after = page.evaluate(STATUS_JS)
                 frame_png2 = _image_bytes(page, ".stavis-frame img, img.stavis-frame")

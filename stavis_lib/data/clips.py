@@ -380,9 +380,9 @@ class FrameCache:
 def _progress(it: Iterable, enabled: bool, total: int | None, desc: str, unit: str = "frame") -> Iterator:
     if not enabled:
         return iter(it)
-    from tqdm.auto import tqdm
+    from stavis_lib.progress import progress_bar
 
-    return iter(tqdm(it, total=total, desc=desc, unit=unit, leave=False))
+    return iter(progress_bar(it, total=total, desc=desc, unit=unit, leave=False))
 
 
 # ---------------------------------------------------------------------------- datasets

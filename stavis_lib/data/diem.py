@@ -54,6 +54,7 @@ from stavis_lib.data.maps import (
     write_gaze_npz,
 )
 from stavis_lib.errors import UserError
+from stavis_lib.progress import progress_bar
 
 __all__ = [
     "DB_NAME",
@@ -360,15 +361,13 @@ def import_diem(gaze_dir: str | os.PathLike, out_dir: str | os.PathLike, size: t
     and ``gaze/<db>/<video>.npz`` (``x, y`` per viewer, ``viewers``, ``size``, ``sigma``, ``loo_nss``).
     ``sigma`` is in pixels (default ``0.03 x width``).
     """
-    from tqdm.auto import tqdm
-
     from stavis_lib.data.layout import ReleaseLayout
 
     gaze = load_diem_gaze(gaze_dir, size=size, n_frames=n_frames, eyes=eyes)
     sig = float(sigma) if sigma is not None else sigma_from_width_fraction(DEFAULT_SIGMA_FRACTION, gaze.width)
     root = Path(out_dir)
     layout = ReleaseLayout(root)
-    bar = tqdm(total=gaze.n_frames, desc=f"{gaze.video} maps", unit="frame", disable=not progress)
+    bar = progress_bar(enabled=progress, total=gaze.n_frames, desc=f"{gaze.video} maps", unit="frame")
 
     def fixations() -> Iterator[np.ndarray]:
         for t in range(gaze.n_frames):

@@ -136,9 +136,9 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, progr
             total = offset + int(length) if length is not None else None
             bar = None
             if progress:
-                from tqdm.auto import tqdm
+                from stavis_lib.progress import progress_bar
 
-                bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, desc=dest.name)
+                bar = progress_bar(total=total, initial=offset, unit="B", unit_scale=True, desc=dest.name)
             try:
                 with open(part, "ab" if offset else "wb") as fh:
                     while True:

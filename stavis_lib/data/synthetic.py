@@ -67,6 +67,7 @@ import numpy as np
 from PIL import Image
 
 from stavis_lib.data.maps import dense_map, fixation_map, gaze_path, sigma_from_width_fraction, write_gaze_npz
+from stavis_lib.progress import progress_bar
 
 __all__ = [
     "DB_NAME",
@@ -568,8 +569,6 @@ def generate_benchmark(out_dir: str | os.PathLike, n_videos: int = 48, seed: int
     Video ``i`` depends only on ``(seed, i)`` and ``config``; the three fold lists shuffle the videos
     with ``seed``. Returns ``out_dir`` as a Path.
     """
-    from tqdm.auto import tqdm
-
     from stavis_lib.data.layout import ReleaseLayout, VideoEntry
 
     cfg = config or SyntheticConfig()
@@ -578,7 +577,7 @@ def generate_benchmark(out_dir: str | os.PathLike, n_videos: int = 48, seed: int
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     entries: dict[str, VideoEntry] = {}
-    for i in tqdm(range(n_videos), desc="synthetic videos", unit="video", disable=not progress):
+    for i in progress_bar(range(n_videos), enabled=progress, desc="synthetic videos", unit="video"):
         video = simulate_video(seed, i, cfg)
         write_video_files(root, video)
         entries[video.name] = VideoEntry(video.name, video.n_frames, cfg.fps)

@@ -18,6 +18,7 @@ from stavis_lib.evaluate.scoring import (AUDIO_MODES, Options, other_audio_assig
                                          score_methods)
 from stavis_lib.evaluate.truth import load_gaze, load_truth, resize_bilinear
 from stavis_lib.runtime import resolve_device
+from stavis_lib.progress import progress_bar
 
 __all__ = ["evaluate_split", "RunSpec", "run_splits"]
 
@@ -106,8 +107,6 @@ def _evaluate_video(root: Path, layout, db: str, entry, net: torch.nn.Module | N
 
 def run_splits(root: str | Path, datasets: str | Sequence[str], split, model, spec: RunSpec) -> pd.DataFrame:
     """Evaluate every test video of every dataset and split; returns the per-frame table."""
-    from tqdm.auto import tqdm
-
     from stavis_lib.data.layout import ReleaseLayout
 
     for mode in spec.audio_modes:
@@ -125,7 +124,7 @@ def run_splits(root: str | Path, datasets: str | Sequence[str], split, model, sp
             mean_map = _train_mean_map(layout, db, k, spec) if spec.baselines else None
             uses_other = net is not None and net.config.uses_audio and "other" in spec.audio_modes
             other = other_audio_assignment([e.name for e in entries]) if uses_other else {}
-            for entry in tqdm(entries, desc=f"evaluate {db} split {k}", unit="video", disable=not spec.progress):
+            for entry in progress_bar(entries, enabled=spec.progress, desc=f"evaluate {db} split {k}", unit="video"):
                 df = _evaluate_video(root, layout, db, entry, net, mean_map, other, spec)
                 df.insert(1, "dataset", db)
                 df.insert(2, "split", 0 if k is None else int(k))

@@ -126,7 +126,7 @@ def predict_video(
         dtype: autocast dtype: "auto" (CUDA: bf16 where supported, else fp16; CPU: bf16 only
             with AMX-BF16, else fp32: ``runtime.resolve_autocast_dtype``), "float32", "bfloat16"
             or "float16" (CUDA).
-        progress: tqdm bar (notebook-aware).
+        progress: a progress bar (``stavis_lib.progress``: text, or widgets in Jupyter).
         overlay_path: write an .mp4 with the heat map over the frames and the original sound,
             each frame at its own time (``overlay_alpha``: heat-map opacity at saliency 1).
         maps_path: write an .npz with uint8 maps (key ``maps``, (T,H,W)), ``fps`` and ``times``

@@ -205,9 +205,9 @@ class MapStream:
 
     def __iter__(self) -> Iterator[tuple[Any, np.ndarray]]:
         if self.progress:
-            from tqdm.auto import tqdm
+            from stavis_lib.progress import progress_bar
 
-            self._bar = tqdm(total=self.src.n_hint, desc="predict", unit="frame", leave=False)
+            self._bar = progress_bar(total=self.src.n_hint, desc="predict", unit="frame", leave=False)
         try:
             for frame in self.src.frames:
                 self._take(frame)

@@ -58,7 +58,7 @@ channels-last-3d; optional ``torch.compile``; ``torchrun`` + DistributedDataPara
 distributed sampler (the same entry point on 1 or N processes; CPU uses gloo); atomic
 checkpoints (last, best, every N epochs) carrying model config, optimiser, scheduler, RNG states
 and history, so a resumed run repeats the uninterrupted one exactly (deterministic CPU
-settings); tqdm bars (notebook-aware), CSV logs (``steps.csv``: ``loss``, the loss terms
+settings); progress bars (``stavis_lib.progress``), CSV logs (``steps.csv``: ``loss``, the loss terms
 ``loss_ce``/``loss_side``, the batch scores ``train_cc``/``train_nss``) and a loss-curve figure.
 
 Library first: ``train(model_or_config, data_config, train_config, out_dir) -> TrainResult``.

@@ -151,9 +151,9 @@ def train_epoch(run: RunState, epoch: int) -> list[float]:
     run.net.train()
     bar = None
     if cfg.progress and ctx.is_main:
-        from tqdm.auto import tqdm
+        from stavis_lib.progress import progress_bar
 
-        bar = tqdm(total=run.steps_per_epoch, desc=f"{run.stage} epoch {epoch + 1}/{cfg.epochs}", leave=False,
+        bar = progress_bar(total=run.steps_per_epoch, desc=f"{run.stage} epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    unit="step")
     loss_fn = stage_loss(run.stage, cfg, epoch)
     epoch_losses: list[float] = []

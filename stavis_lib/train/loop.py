@@ -108,9 +108,9 @@ def _logger(cfg: TrainConfig, ctx: DistContext) -> Callable[[str], None]:
     def log(message: str) -> None:
         if ctx.is_main:
             if cfg.progress:
-                from tqdm.auto import tqdm
+                from stavis_lib.progress import progress_write
 
-                tqdm.write(message)
+                progress_write(message)
             else:
                 print(message, flush=True)
 

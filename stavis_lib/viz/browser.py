@@ -2,6 +2,7 @@
 a :class:`BrowserVideo` per video, its panels, the NSS curve with a cursor and the overlay mp4."""
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 from stavis_lib import metrics
 from stavis_lib.evaluate.reports import draw_nss_curves
 from stavis_lib.viz.overlay import (draw_fixations, figure_png, hstack_images, label_image, overlay_heatmap,
-                                    png_bytes, resize_frame, resize_map, to_numpy)
+                                    png_bytes, resize_frame, resize_map, to_numpy, vstack_images)
 
 __all__ = ["nss_curve", "BrowserVideo", "render_panels", "NssCursorPlot", "write_overlay_video", "VideoSource",
            "SaliencyBrowser"]
@@ -181,6 +182,11 @@ def write_overlay_video(
 VideoSource = Callable[[], BrowserVideo]
 
 
+def _safe_name(text: str) -> str:
+    """``text`` with every character but letters, digits, ``-`` and ``_`` replaced by ``_``."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
 class SaliencyBrowser:
     """An ipywidgets browser of saliency overlays (notebook 05).
 
@@ -199,6 +205,8 @@ class SaliencyBrowser:
 
     All state changes go through methods (``select``, ``set_frame``, ``set_layers``,
     ``render_video``), so the browser can be driven from code and tested without a browser.
+    ``save_view`` writes the current view as a PNG, and a render without widgets (GitHub,
+    nbviewer) shows :meth:`static_text` instead of ``VBox(...)``.
     """
 
     LAYERS: tuple[str, ...] = ("ground truth", "visual-only", "audio-visual", "localization")
@@ -275,10 +283,49 @@ class SaliencyBrowser:
                 self.select(first)
 
     # -- display -------------------------------------------------------------------------
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
+        """The widget view, with a plain-text line (what a static render without the live
+        kernel shows, e.g. GitHub or nbviewer) instead of the widget's ``VBox(...)`` repr."""
+        widget_bundle = self.widget._repr_mimebundle_  # None once the widget is closed
+        bundle = dict(widget_bundle(**kwargs) or {}) if widget_bundle else {}
+        bundle["text/plain"] = self.static_text()
+        return bundle
 
-        display(self.widget)
+    def static_text(self) -> str:
+        """One line saying what the browser is showing, for renders without widgets."""
+        shown = f"showing {self.video.name}, frame {self.frame_index}" if self.video is not None else "no video chosen"
+        return (f"SaliencyBrowser ({shown}): an interactive widget that needs a running Jupyter kernel; "
+                "save_view() and render_video() write a still image and the overlay video")
+
+    def view_image(self, frame: int | None = None) -> np.ndarray:
+        """The browser's view of ``frame`` (default: the frame shown) as one RGB image: the
+        picture (frame and layer panels) above the NSS-over-time plot with its cursor there.
+        The browser itself stays where it is."""
+        if self.video is None or self.plot is None:
+            raise RuntimeError("no video is shown: choose one first")
+        from PIL import Image
+
+        index = self.frame_index if frame is None else int(min(max(frame, 0), self.video.n_frames - 1))
+        picture = render_panels(self.video, index, self.layers, alpha=self.alpha)
+        self.plot.set_frame(index)
+        try:
+            curve = np.asarray(Image.open(io.BytesIO(self.plot.png())).convert("RGB"))
+        finally:
+            self.plot.set_frame(self.frame_index)  # the live plot keeps the shown frame's cursor
+        return vstack_images([picture, curve])
+
+    def save_view(self, path: str | Path | None = None, frame: int | None = None) -> Path:
+        """Write :meth:`view_image` of ``frame`` as a PNG (default path
+        ``work_dir/view_<video>_<frame>.png``); the browser stays at the frame it shows."""
+        assert self.video is not None
+        index = self.frame_index if frame is None else int(min(max(frame, 0), self.video.n_frames - 1))
+        image = self.view_image(index)
+        if path is None:
+            path = self.work_dir / f"view_{_safe_name(self.video.name)}_{index:05d}.png"
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png_bytes(image))
+        return path
 
     # -- state changes -------------------------------------------------------------------
     @property
@@ -386,17 +433,19 @@ class SaliencyBrowser:
             self.chooser.value = name  # the observer calls select()
         return self.video
 
-    def render_video(self) -> Path | None:
-        """Write the overlay mp4 (first selected layer, original sound) and show the player."""
+    def render_video(self, layer: str | None = None) -> Path | None:
+        """Write the overlay mp4 of ``layer`` (default: the first selected layer other than the
+        ground truth) with the original sound, and show the player."""
         if self.video is None:
             return None
-        layers = [l for l in self.layers if l != "ground truth"] or self.layers
+        if layer is not None and layer not in self.video.maps:
+            raise KeyError(f"{self.video.name}: no layer '{layer}' (have {sorted(self.video.maps)})")
+        layers = [layer] if layer is not None else [l for l in self.layers if l != "ground truth"] or self.layers
         if not layers:
             self.message.value = "select a layer to render"
             return None
         layer = layers[0]
-        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{self.video.name}_{layer}")
-        out = self.work_dir / f"overlay_{safe}.mp4"
+        out = self.work_dir / f"overlay_{_safe_name(f'{self.video.name}_{layer}')}.mp4"
         self.message.value = f"writing {out.name} …"
         write_overlay_video(out, self.video, layer, alpha=self.alpha)
         self.video_player.value = out.read_bytes()

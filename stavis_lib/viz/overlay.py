@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 __all__ = ["to_numpy", "as_map", "as_frame", "normalize_map", "resize_map", "colorize", "overlay_heatmap",
-           "fixation_points", "draw_fixations", "label_image", "hstack_images", "png_bytes", "figure_png",
+           "fixation_points", "draw_fixations", "label_image", "hstack_images", "vstack_images", "png_bytes", "figure_png",
            "resize_frame"]
 
 
@@ -171,20 +171,36 @@ def label_image(image: np.ndarray, text: str, height: int = 16) -> np.ndarray:
     return np.concatenate([np.asarray(bar), img], axis=0)
 
 
-def hstack_images(images: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
-    """Concatenate RGB images side by side (padded to the tallest), with black gaps."""
+def _stack(images: Sequence[np.ndarray], axis: int, gap: int, fill: int) -> np.ndarray:
+    """Concatenate RGB images along ``axis`` (1: side by side, 0: top to bottom), padding the
+    other side to the largest image and separating them by ``gap`` pixels of value ``fill``."""
     if not images:
-        raise ValueError("hstack_images needs at least one image")
+        raise ValueError("stacking images needs at least one image")
     imgs = [as_frame(i) for i in images]
-    h = max(i.shape[0] for i in imgs)
+    other = 1 - axis
+    size = max(i.shape[other] for i in imgs)
     parts: list[np.ndarray] = []
     for k, im in enumerate(imgs):
-        if im.shape[0] < h:
-            im = np.concatenate([im, np.zeros((h - im.shape[0], im.shape[1], 3), np.uint8)], axis=0)
+        if im.shape[other] < size:
+            pad = [(0, 0), (0, 0), (0, 0)]
+            pad[other] = (0, size - im.shape[other])
+            im = np.pad(im, pad, constant_values=fill)
         if k:
-            parts.append(np.zeros((h, gap, 3), np.uint8))
+            shape = [0, 0, 3]
+            shape[axis], shape[other] = gap, size
+            parts.append(np.full(shape, fill, np.uint8))
         parts.append(im)
-    return np.concatenate(parts, axis=1)
+    return np.concatenate(parts, axis=axis)
+
+
+def hstack_images(images: Sequence[np.ndarray], gap: int = 4) -> np.ndarray:
+    """Concatenate RGB images side by side (padded to the tallest), with black gaps."""
+    return _stack(images, axis=1, gap=gap, fill=0)
+
+
+def vstack_images(images: Sequence[np.ndarray], gap: int = 4, fill: int = 255) -> np.ndarray:
+    """Concatenate RGB images top to bottom (padded to the widest), with ``fill`` gaps (white)."""
+    return _stack(images, axis=0, gap=gap, fill=fill)
 
 
 def png_bytes(image: np.ndarray) -> bytes:

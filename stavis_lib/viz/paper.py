@@ -1,5 +1,6 @@
 """The paper's reference numbers (Table 1: the ablation over the six real databases) and our
-ablation results in the same layout, side by side and as bar plots.
+ablation results in the same layout: side by side as tables, as dot plots on separate value
+axes, and as ranks (the two come from different data, so only their orderings compare).
 
 Metric keys and labels are those of :mod:`stavis_lib.metrics` (:data:`~stavis_lib.metrics.PAPER_METRICS`,
 :data:`~stavis_lib.metrics.METRIC_LABELS`)."""
@@ -13,7 +14,7 @@ import numpy as np
 from stavis_lib.metrics import METRIC_LABELS, PAPER_METRICS
 
 __all__ = ["TABLE1_LABELS", "PAPER_TABLE1", "paper_table1", "ablation_table", "table1_side_by_side",
-           "plot_ablation"]
+           "ablation_ranks", "plot_ablation", "plot_ablation_ranks"]
 
 
 #: Row labels of Table 1, keyed by the variant names of ``stavis_lib.config.VARIANTS``.
@@ -105,32 +106,98 @@ def table1_side_by_side(results: Mapping[str, Mapping[str, float]], ours_label: 
     return both
 
 
-def plot_ablation(results: Mapping[str, Mapping[str, float]], metrics: Sequence[str] = ("cc", "nss", "sim"), paper: bool = True):
-    """Seaborn bar plots of the ablation: one panel per metric, our numbers (and, with
-    ``paper=True``, the paper's Table 1 beside them as a second hue, clearly labelled)."""
-    import matplotlib.pyplot as plt
-    import pandas as pd
-    import seaborn as sns
+def _metric_values(results: Mapping[str, Mapping[str, float]], metric: str) -> dict[str, float]:
+    """Variant -> our value of ``metric`` (variants without a number for it are left out)."""
+    return {v: float(vals[metric]) for v, vals in results.items() if metric in vals and _is_number(vals[metric])}
 
-    recs = []
-    for v, vals in results.items():
-        vals = {k: x for k, x in vals.items() if _is_number(x)}
-        for m in metrics:
-            if m in vals:
-                recs.append({"variant": TABLE1_LABELS.get(v, v), "metric": METRIC_LABELS.get(m, m), "value": float(vals[m]), "source": "ours (synthetic)"})
-            if paper and v in PAPER_TABLE1:
-                recs.append({"variant": TABLE1_LABELS[v], "metric": METRIC_LABELS.get(m, m), "value": PAPER_TABLE1[v][m], "source": "paper (real data)"})
-    df = pd.DataFrame(recs)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 0.35 * max(4, len(results)) + 1.5), squeeze=False)
-    for ax, m in zip(axes[0], metrics):
-        sub = df[df.metric == METRIC_LABELS.get(m, m)]
-        sns.barplot(data=sub, y="variant", x="value", hue="source", ax=ax, orient="h")
-        ax.set_title(METRIC_LABELS.get(m, m), fontsize=10)
-        ax.set_ylabel("")
-        handles, labels = ax.get_legend_handles_labels()
-        if ax.get_legend() is not None:
-            ax.get_legend().remove()
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), frameon=False)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+
+def ablation_ranks(results: Mapping[str, Mapping[str, float]], metrics: Sequence[str] = ("cc", "nss", "sim")):
+    """Ranks (1 = best, higher scores rank first) of the Table-1 variants present in ``results``,
+    ours and the paper's, ranked among those same variants, per metric: a DataFrame indexed
+    by the paper's row labels with columns (metric label, "ours" | "paper"). Ties share the
+    lowest rank. Variants that the paper has no row for are left out."""
+    import pandas as pd
+
+    columns = {}
+    for m in metrics:
+        ours = _metric_values(results, m)
+        common = [v for v in TABLE1_LABELS if v in ours and v in PAPER_TABLE1]
+        label = METRIC_LABELS.get(m, m)
+        columns[(label, "ours")] = pd.Series({TABLE1_LABELS[v]: ours[v] for v in common})
+        columns[(label, "paper")] = pd.Series({TABLE1_LABELS[v]: PAPER_TABLE1[v][m] for v in common})
+    table = pd.DataFrame(columns).rank(ascending=False, method="min").astype("Int64")
+    table = table.reindex([r for r in TABLE1_LABELS.values() if r in table.index])
+    table.index.name = "method"
+    return table
+
+
+def _dot_panel(ax: Any, labels: Sequence[str], values: Sequence[float], color: str, title: str) -> None:
+    """One horizontal dot plot with its own value axis (rows top to bottom in ``labels`` order)."""
+    y = np.arange(len(labels))
+    vals = np.asarray(values, dtype=np.float64)
+    ax.hlines(y, np.nanmin(vals), vals, color=color, alpha=0.35, lw=2)
+    ax.plot(vals, y, "o", color=color, ms=6)
+    span = max(float(np.nanmax(vals) - np.nanmin(vals)), 1e-6)
+    ax.set_xlim(np.nanmin(vals) - 0.08 * span, np.nanmax(vals) + 0.25 * span)
+    for yi, v in zip(y, vals):
+        if np.isfinite(v):
+            ax.annotate(f"{v:.3g}", (v, yi), xytext=(5, 0), textcoords="offset points", va="center", fontsize=7)
+    ax.set_yticks(y)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+
+
+def plot_ablation(results: Mapping[str, Mapping[str, float]], metrics: Sequence[str] = ("cc", "nss"), paper: bool = True):
+    """Our ablation and the paper's Table 1 on SEPARATE value axes: one row per metric, our
+    numbers on the left and (``paper=True``) the paper's on the right, each panel scaled to its
+    own values (dot plots: the scales differ, so bar lengths are never compared across them).
+    Both panels show the variants of ``results``, in the paper's order; a variant without a
+    paper row appears on the left only."""
+    import matplotlib.pyplot as plt
+
+    order = [v for v in TABLE1_LABELS if v in results] + [v for v in results if v not in TABLE1_LABELS]
+    n_cols = 2 if paper else 1
+    fig, axes = plt.subplots(len(metrics), n_cols, figsize=(10, (0.26 * max(4, len(order)) + 1.0) * len(metrics)),
+                             squeeze=False)
+    for row, m in zip(axes, metrics):
+        label = METRIC_LABELS.get(m, m)
+        ours = _metric_values(results, m)
+        mine = [v for v in order if v in ours]
+        _dot_panel(row[0], [TABLE1_LABELS.get(v, v) for v in mine], [ours[v] for v in mine], "tab:blue",
+                   f"{label}: ours (synthetic benchmark)")
+        if paper:
+            theirs = [v for v in order if v in PAPER_TABLE1]
+            _dot_panel(row[1], [TABLE1_LABELS[v] for v in theirs], [PAPER_TABLE1[v][m] for v in theirs], "tab:gray",
+                       f"{label}: paper Table 1 (real data, not run here)")
+    fig.tight_layout()
     return fig
 
+
+def plot_ablation_ranks(results: Mapping[str, Mapping[str, float]], metric: str = "nss"):
+    """Ranks of the variants by ``metric``, ours (left) against the paper's (right), one line per
+    variant (1 = best), with the Spearman rank correlation in the title: the comparison that
+    means something when the two sets of numbers come from different data."""
+    import matplotlib.pyplot as plt
+
+    label = METRIC_LABELS.get(metric, metric)
+    ranks = ablation_ranks(results, (metric,))
+    ours, theirs = ranks[(label, "ours")].astype(float), ranks[(label, "paper")].astype(float)
+    n = len(ranks)
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * max(n, 4) + 1.2))
+    for name in ranks.index:
+        a, b = ours[name], theirs[name]
+        ax.plot([0, 1], [a, b], "o-", color="tab:green" if a == b else "0.55", lw=1.3)
+        ax.text(-0.04, a, f"{name}  {int(a)}", ha="right", va="center", fontsize=8)
+        ax.text(1.04, b, f"{int(b)}  {name}", ha="left", va="center", fontsize=8)
+    rho = ours.corr(theirs, method="spearman") if n > 2 else float("nan")
+    ax.set_xlim(-1.0, 2.0)
+    ax.set_ylim(n + 0.6, 0.4)
+    ax.axis("off")
+    ax.text(0, 0.3, "ours (synthetic)", ha="center", va="bottom", fontsize=9, weight="bold")
+    ax.text(1, 0.3, "paper (real data)", ha="center", va="bottom", fontsize=9, weight="bold")
+    ax.set_title(f"rank by {label} (1 = best) among {n} variants; Spearman rank correlation {rho:.2f}", fontsize=10,
+                 pad=18)
+    fig.tight_layout()
+    return fig

@@ -1,26 +1,37 @@
 """Notebook 01 · data preparation: its cells, in order (``CELLS``)."""
 from __future__ import annotations
 
-from .common import MODES, STAVIS_IN_BRIEF, code, common, md  # noqa: F401
+from .common import MODES, STAVIS_IN_BRIEF, code, common, md, overview
 
 # ======================================================================================
 # 01 data preparation
 # ======================================================================================
+OVERVIEW = overview(
+    learn=["the file layout of the official STAViS data release, and the synthetic benchmark written in it",
+           "how the ground truth is made: fixation maps and Gaussian-blurred dense maps from every viewer's gaze",
+           "how fast the simulated viewers turn to a sounding object (measured from their gaze)",
+           "which audio samples the audio network hears for a 16-frame clip (Hann-weighted, 35 280 samples)",
+           "the splits of the paper's Table 6, and real DIEM gaze converted to maps"],
+    cpu="about 3 min, most of it generating the 48 videos (about 2 min more with `DIEM_GAZE` set)",
+    gpu="not measured", smoke="about 1 min")
+
 CELLS = [
     md(f"""
 # 01 · Data preparation: the release layout, the synthetic benchmark, real gaze data
+
+{OVERVIEW}
 
 {STAVIS_IN_BRIEF}
 
 This notebook prepares and explains the **data**: the file layout of the official STAViS data
 release, the synthetic audio-visual eye-tracking benchmark that this repository generates in that
-layout, frames with fixations and dense maps, the Hann-weighted audio window the audio network
-sees, the three splits of the paper's Table 6 and, when a copy is available, real DIEM eye-tracking
-data converted to maps.
+layout, frames with fixations and dense maps, how fast the simulated viewers turn to a sound, the
+Hann-weighted audio window the audio network sees, the three splits of the paper's Table 6 and,
+when a copy is available, real DIEM eye-tracking data converted to maps.
 
 {MODES}
 """),
-    *common(),
+    *common('DIEM_GAZE = None  # the folder of one DIEM video\'s per-participant gaze files (section 6)'),
     md(r"""
 ## 1 · The official release layout
 
@@ -37,8 +48,8 @@ fold_lists/<db>_list_{train,test}_<k>_fps.txt      one line per video: "name n_f
 
 No public eye-tracking video data can be downloaded where this repository is built, so its default
 data is a **synthetic benchmark** generated in exactly this layout (the same readers serve it and
-the real release): 2-4 moving objects of distinct classes per video, each class with its own
-sound; one object sounds at a time, and an object looks the same whether it sounds or not, so only
+the real release): 3-4 moving objects per video, each of a different class out of four (a shape
+and a colour), each class with its own sound; one object sounds at a time, and an object looks the same whether it sounds or not, so only
 the sound tells which one the simulated viewers look at. The generator also writes an `.mp4` with
 sound per video and the gaze of every simulated viewer (`gaze/<db>/<video>.npz`).
 """),
@@ -75,8 +86,8 @@ viz.plot_saliency_rows(frames, {"dense map": dense}, fixations=fix, frame_indice
 """),
     md(r"""
 Each simulated viewer's gaze is kept, so the notebooks can also score a *human* baseline (each
-viewer predicted from the others). The timeline shows the bursts of sound: after an onset most
-viewers saccade to the sounding object with a latency of about 220 ms.
+viewer predicted from the others). Below: every viewer's gaze point (white) on the frames above,
+and the timeline of which object class sounds.
 """),
     code("""
 from stavis_lib.data.maps import gaze_path, read_gaze_npz
@@ -86,7 +97,78 @@ print("gaze arrays:", {k: np.shape(v) for k, v in gaze.items()})
 viz.plot_gaze_and_sound(frames, gaze, idx);
 """),
     md(r"""
-## 3 · The audio window (§3.2)
+## 3 · How fast the viewers turn to a sound
+
+The simulator draws each viewer's reaction to a sound onset: with probability `p_react` the gaze
+leaves for the sounding object after a latency of 220 ± 50 ms (clipped to 120-400 ms) and lands
+one frame (40 ms) later; during a sound, a new fixation also goes to the sounding object with
+probability `p_follow_sound`. The plot measures what this gives, from the gaze positions only: the
+fraction of viewers whose gaze lies in the sounding object's box, against the time since the onset,
+pooled over every onset of every video of the benchmark
+(`stavis_lib.data.onsets.onset_response`).
+"""),
+    code("""
+from stavis_lib.data.onsets import onset_response
+from stavis_lib.data.synthetic import read_benchmark_config
+
+synth_cfg, _seed, _n = read_benchmark_config(root)
+all_videos = sorted({e.name for k in (1, 2, 3) for e in layout.read_fold_list("Synthetic", "test", k)})
+response = onset_response([read_gaze_npz(gaze_path(root, "Synthetic", v)) for v in all_videos], before=0.2, after=1.0)
+print(f"{int(response.n_onsets.max())} onsets in {len(all_videos)} videos; on the sounding object: "
+      f"{response.baseline:.2f} before the onset, {response.peak:.2f} at most after it; "
+      f"half of the rise {response.half_rise * 1000:.0f} ms after the onset "
+      f"(configured latency {synth_cfg.latency[0] * 1000:.0f} ± {synth_cfg.latency[1] * 1000:.0f} ms + one saccade frame)")
+assert synth_cfg.latency_range[0] <= response.half_rise <= synth_cfg.latency_range[1] + 1 / synth_cfg.fps
+assert response.peak > response.baseline + 0.3
+viz.plot_onset_response(response);
+"""),
+    md(r"""
+So the viewers are on the sounding object about a quarter of a second after the sound starts. The
+audio excerpt of a 16-frame clip spans 0.64 s around the clip's centre at 25 fps (next section),
+longer than this delay.
+
+The function below simulates videos in memory (no files) with the benchmark's configuration and
+your changes, and measures their onset response the same way; the exercises use it.
+"""),
+    code("""
+from dataclasses import replace
+
+from stavis_lib.data.synthetic import simulate_video
+
+
+def simulated_response(n_videos=12, **changes):
+    # the onset response of n_videos simulated in memory with the benchmark's SyntheticConfig and `changes`
+    cfg = replace(synth_cfg, write_mp4=False, **changes)
+    gazes = []
+    for i in range(n_videos):
+        v = simulate_video(0, i, cfg)
+        gazes.append({"x": v.gaze_x, "y": v.gaze_y, "boxes": v.boxes, "sounding": v.sounding, "fps": cfg.fps})
+    return onset_response(gazes, before=0.2, after=1.0)
+
+
+# Exercise 1: viz.plot_onset_response(simulated_response(latency=(0.40, 0.05), latency_range=(0.30, 0.50)));
+# Exercise 2: viz.plot_onset_response(simulated_response(p_react=0.0));
+#             viz.plot_onset_response(simulated_response(p_react=0.0, p_follow_sound=0.0));
+"""),
+    md(r"""
+**Exercise 1.** Make the viewers slower: plot
+`simulated_response(latency=(0.40, 0.05), latency_range=(0.30, 0.50))`.
+
+*What you should observe:* the curve keeps its shape but shifts right: half of the rise comes
+about 200 ms later (about 440 ms instead of about 240 ms with the default latency, in the full
+run's 160×120 configuration), and the peak stays near 0.9.
+
+**Exercise 2.** Take away the reaction to onsets (`p_react=0.0`), then also the preference for
+the sounding object during a sound (`p_react=0.0, p_follow_sound=0.0`).
+
+*What you should observe:* with `p_react=0` the curve still rises, but only as fixations end and
+the new ones go to the sound: half of the rise comes at about 440 ms and the peak is a little
+lower (about 0.88 instead of 0.91). With both at 0 the curve stays flat near 0.24, about the
+chance of being on one given object of 3-4: nothing then draws the viewers to the object that
+sounds, and the sound is what this benchmark's gaze depends on.
+"""),
+    md(r"""
+## 4 · The audio window (§3.2)
 
 The audio network sees, for a 16-frame clip, the samples that cover its frames. With $F_s$ the
 sampling rate, $n = F_s / \mathrm{fps}$ samples per frame and frame $f$ (1-based) the official code
@@ -121,7 +203,7 @@ viz.plot_audio_window(window, rate, title=f"{video}, frames {first}-{last}");
 display(Audio(wave / 256.0, rate=rate, normalize=False))
 """),
     md(r"""
-## 4 · The splits (Table 6)
+## 5 · The splits (Table 6)
 
 STAViS trains on all six databases together. DIEM has a standard split from the literature; the five
 others were split three ways like 3-fold cross-validation, every video in the test set of exactly
@@ -150,17 +232,17 @@ membership = pd.DataFrame(
 membership.head(12)
 """),
     md(r"""
-## 5 · Real eye-tracking data: DIEM (when available)
+## 6 · Real eye-tracking data: DIEM (when available)
 
 The DIEM project's raw gaze files (one file per participant, one row per frame with both eyes'
 positions and event codes) convert to the same fixation and dense maps. The data is licensed
-CC BY-NC-SA (non-commercial), so it is not shipped with this repository: set `DIEM_GAZE` below to
-the folder of one video's gaze files from your own copy to run this section; it is skipped otherwise.
-The video itself is not needed: the maps are shown on their own, and the leave-one-viewer-out NSS
-measures how consistent the viewers are.
+CC BY-NC-SA (non-commercial), so it is not shipped with this repository: set `DIEM_GAZE` in the
+parameters cell to the folder of one video's gaze files from your own copy to run this section; it
+is skipped otherwise. The video itself is not needed and not used: the figure shows the dense maps
+and the fixations alone (no frames under them), and the leave-one-viewer-out NSS measures how
+consistent the viewers are.
 """),
     code("""
-DIEM_GAZE = None   # the folder of one DIEM video's per-participant gaze files
 if DIEM_GAZE is None:
     print("No DIEM gaze folder given: skipping this section (see the text above).")
 else:
@@ -175,9 +257,8 @@ else:
     t_idx = np.linspace(0, diem.n_frames - 1, 5).astype(int)
     d_dense = np.stack([diem_layout.read_dense("DIEM", diem.video, t + 1) for t in t_idx])
     d_fix = np.stack([diem_layout.read_fixations("DIEM", diem.video, t + 1) for t in t_idx])
-    canvas = np.zeros((len(t_idx), *d_dense.shape[1:], 3), np.uint8)
-    viz.plot_saliency_rows(canvas, {"dense map": d_dense}, fixations=d_fix, frame_indices=range(len(t_idx)),
-                           labels=[f"frame {t}" for t in t_idx]);
+    viz.plot_gaze_maps(d_dense, d_fix, [f"frame {t}" for t in t_idx],
+                       title=f"DIEM {diem.video}: dense maps and fixations only (no video frames)");
 """),
     md("""
 ## Next
