@@ -232,8 +232,9 @@ class SavedPredictions:
                 else p.is_file()
             if found:
                 return form, p
-        expected = {"npz": f"{paths['npz']}", "jpg": f"{paths['jpg']}/pred_sal_%06d.jpg", "mp4": f"{paths['mp4']}"}
-        raise UserError(f"{' or '.join(expected[f] for f in forms)}: no predictions for video {video!r} of {db}")
+        expected = {"npz": f"{video}.npz, {video}/maps.npz", "jpg": f"{video}/pred_sal_%06d.jpg", "mp4": f"{video}.mp4"}
+        raise UserError(f"{self.root / db}: no predictions for video {video!r} "
+                        f"(looked for {', '.join(expected[f] for f in forms)})")
 
     def check(self, db: str, entries: Sequence[Any]) -> None:
         """Raise :class:`UserError` for the first video of ``entries`` without maps (before any work)."""
