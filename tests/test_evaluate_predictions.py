@@ -7,7 +7,6 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
 from stavis_lib import evaluate as E
@@ -18,26 +17,6 @@ from stavis_lib.evaluate import runner
 METRICS = ["cc", "nss", "auc_judd", "auc_shuffled", "sim", "kld"]
 FRAMES = 10          # frames scored per video (max_frames): fast, and every saved map is in range
 QUIET = dict(progress=False, device="cpu", plots=False, human=False, max_frames=FRAMES)
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory):
-    """A tiny synthetic benchmark: 6 videos of 20-24 frames at 40x32 (W x H), 3 splits, 2 test videos each."""
-    from stavis_lib.data.synthetic import SyntheticConfig, generate_benchmark
-
-    root = tmp_path_factory.mktemp("synth")
-    cfg = SyntheticConfig(width=40, height=32, frames=(20, 24), n_classes=2, objects=(1, 2), n_viewers=5,
-                          write_mp4=False)
-    generate_benchmark(root, n_videos=6, seed=0, config=cfg, progress=False)
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_av():
-    from stavis_lib.model import build_model
-
-    torch.manual_seed(0)
-    return build_model("L3mul_S3", depth=10, width=8, sample_size=32).eval()
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +131,7 @@ def gap_preds(checkpoint_run, tmp_path):
 def test_missing_frames_skipped_and_counted(synth_root, checkpoint_run, gap_preds):
     folder, video = gap_preds
     full = E.evaluate_predictions(synth_root, checkpoint_run[1], "Synthetic", 1, name="tiny", fmt="jpg", **QUIET)
-    with pytest.warns(E.MissingPredictionsWarning, match=rf"3 of {2 * FRAMES} scored frames in 1 of 2 videos .*"
+    with pytest.warns(E.MissingPredictionsWarning, match=rf"3 of the {2 * FRAMES} frames to score in 1 of 2 videos .*"
                                                          rf"left out .* Synthetic/{video} frames 1-3"):
         r = E.evaluate_predictions(synth_root, folder, "Synthetic", 1, name="tiny", **QUIET)
     f = r.frames[(r.frames.method == "tiny") & (r.frames.video == video)].set_index("frame")
@@ -205,7 +184,7 @@ def test_cli_reports_missing_frames_in_one_warning_line(synth_root, gap_preds, t
     captured = capsys.readouterr()
     assert rc == 0
     assert captured.err.strip().splitlines() == [
-        f"warning: 3 of {2 * FRAMES} scored frames in 1 of 2 videos have no saved prediction (left out of the "
+        f"warning: 3 of the {2 * FRAMES} frames to score in 1 of 2 videos have no saved prediction (left out of the "
         f"means; column n_missing_frames of the videos table), e.g. Synthetic/{video} frames 1-3"]
     assert "| theirs | Synthetic | pooled | 1 | 2 | 3 |" in captured.out
     videos = pd.read_csv(out / "videos.csv")

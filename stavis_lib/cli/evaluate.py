@@ -110,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-test", action="store_true",
                    help="also run the audio-dependence test (true sound vs silence vs another video's sound)")
     p.add_argument("--audio", choices=list(AUDIO_MODES), default="true", help="soundtrack fed to the model")
-    p.add_argument("--save-jpg", action="store_true", help="save maps as <pred-dir>/<db>/<video>/pred_sal_%%06d.jpg")
+    p.add_argument("--save-jpg", action="store_true",
+                   help="save maps as <pred-dir>/<db>/<video>/pred_sal_%%06d.jpg (numbered by the frame they "
+                        "predict, from 1; --predictions reads them back)")
     p.add_argument("--save-npz", action="store_true", help="save maps as <pred-dir>/<db>/<video>.npz (uint8)")
     p.add_argument("--pred-dir", default=None, help="where to save predictions (default: <out>/predictions)")
     p.add_argument("--no-baselines", action="store_true", help="skip the centre-bias and mean-GT lines")

@@ -37,7 +37,8 @@ from stavis_lib.evaluate.truth import VideoTruth, load_truth
 
 __all__ = [
     "EvaluationResult", "VideoTruth", "evaluate_split", "evaluate_predictions", "SavedPredictions",
-    "MissingPredictionsWarning", "PRED_FORMATS", "MISSING_MODES", "audio_dependence", "predict_maps", "read_frames_resized",
+    "MissingPredictionsWarning", "PRED_FORMATS", "MISSING_MODES", "audio_dependence", "predict_maps",
+    "read_frames_resized",
     "load_truth", "centre_bias_map", "mean_gt_map", "human_loo_scores", "other_audio_assignment", "summarize",
     "averaging_rule", "write_tables", "draw_nss_curves", "write_nss_plots", "save_predictions",
     "CENTRE", "MEAN_GT", "HUMAN", "AUDIO_MODES", "AVERAGING",

@@ -32,9 +32,10 @@ Reading rules:
 * Missing frames (a scored frame without a map, e.g. the official code's frames 1-8):
   ``missing="skip"`` (default) leaves them out of the model's means (NaN scores),
   ``"centre"`` scores the centre-bias map (:func:`~stavis_lib.evaluate.baselines.centre_bias_map`
-  at the maps' size, min-max normalised like every map) in their place, ``"error"`` refuses. Either way the frames table marks them
-  (column ``missing``), the videos, splits and datasets tables count them (``n_missing_frames``)
-  and one :class:`MissingPredictionsWarning` summarises the run.
+  at the maps' size, min-max normalised like every map) in their place, ``"error"`` refuses.
+  Either way the frames table marks them (column ``missing``), the videos, splits and datasets
+  tables count them (``n_missing_frames``) and one :class:`MissingPredictionsWarning` summarises
+  the run. The reference lines score every frame.
 
 Bad input raises :class:`~stavis_lib.errors.UserError` naming the file.
 """
@@ -228,8 +229,10 @@ class SavedPredictions:
         forms = [self.fmt] if self.fmt != "auto" else ["npz", "jpg", "mp4"]
         for form in forms:
             p = paths[form]
-            found = p.is_dir() and any(_JPG_NAME.fullmatch(q.name) for q in p.iterdir()) if form == "jpg" \
-                else p.is_file()
+            if form == "jpg":
+                found = p.is_dir() and any(_JPG_NAME.fullmatch(q.name) for q in p.iterdir())
+            else:
+                found = p.is_file()
             if found:
                 return form, p
         expected = {"npz": f"{video}.npz, {video}/maps.npz", "jpg": f"{video}/pred_sal_%06d.jpg", "mp4": f"{video}.mp4"}
@@ -292,7 +295,7 @@ def missing_summary(frames: pd.DataFrame, mode: str) -> str | None:
     first = counts[counts > 0].index[0]
     first_frames = model.set_index(["dataset", "split", "video"]).loc[first]
     how = {"skip": "left out of the means", "centre": "scored with the centre-bias map"}.get(mode, mode)
-    return (f"{int(counts.sum())} of {len(model)} scored frames in {int((counts > 0).sum())} of {len(counts)} "
+    return (f"{int(counts.sum())} of the {len(model)} frames to score in {int((counts > 0).sum())} of {len(counts)} "
             f"videos have no saved prediction ({how}; column n_missing_frames of the videos table), "
             f"e.g. {first[0]}/{first[2]} frames {_ranges(first_frames.loc[first_frames['missing'], 'frame'])}")
 

@@ -10,6 +10,7 @@ official test code names its i-th map (0-based, the clip starting at frame i+1)
 ``pred_sal_{i+9:06d}.jpg`` ("start frame + 8", the clip centre) and has no map for the first 8
 frames; here every frame has its own window (``clips.window_indices``), so the number is the
 frame the map predicts, and the MATLAB code, which pairs pred_sal_N with frame N, reads it as is.
+:mod:`~stavis_lib.evaluate.predictions` reads the same numbering back (``evaluate --predictions``).
 
 :func:`draw_nss_curves` is the one NSS-over-time drawing of the library: the evaluation's plot
 files use it here, and :mod:`stavis_lib.viz` (a later layer) draws the notebooks' and the
