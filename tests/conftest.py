@@ -60,3 +60,27 @@ def diem_gaze_root(shared_dir: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"DIEM gaze files (not shipped: non-commercial licence) not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory) -> Path:
+    """A tiny synthetic benchmark for the evaluation tests (read only): 6 videos of 20-24 frames at
+    40x32 (W x H), 5 viewers, 3 splits with 2 test videos each."""
+    from stavis_lib.data.synthetic import SyntheticConfig, generate_benchmark
+
+    root = tmp_path_factory.mktemp("synth")
+    cfg = SyntheticConfig(width=40, height=32, frames=(20, 24), n_classes=2, objects=(1, 2), n_viewers=5,
+                          write_mp4=False)
+    generate_benchmark(root, n_videos=6, seed=0, config=cfg, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_av():
+    """An untrained tiny audio-visual STAViS (seed 0) in eval mode."""
+    import torch
+
+    from stavis_lib.model import build_model
+
+    torch.manual_seed(0)
+    return build_model("L3mul_S3", depth=10, width=8, sample_size=32).eval()

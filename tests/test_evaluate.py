@@ -8,7 +8,6 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
 from stavis_lib import evaluate as E
@@ -18,26 +17,6 @@ from stavis_lib.cli import main as cli
 from stavis_lib.errors import UserError
 from stavis_lib.evaluate.baselines import gaze_sigma
 from stavis_lib.evaluate.truth import load_gaze
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory):
-    """A tiny synthetic benchmark: 6 videos of ~22 frames at 40x32, 5 viewers, 3 splits (2 test videos each)."""
-    from stavis_lib.data.synthetic import SyntheticConfig, generate_benchmark
-
-    root = tmp_path_factory.mktemp("synth")
-    cfg = SyntheticConfig(width=40, height=32, frames=(20, 24), n_classes=2, objects=(1, 2), n_viewers=5,
-                          write_mp4=False)
-    generate_benchmark(root, n_videos=6, seed=0, config=cfg, progress=False)
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_av():
-    from stavis_lib.model import build_model
-
-    torch.manual_seed(0)
-    return build_model("L3mul_S3", depth=10, width=8, sample_size=32).eval()
 
 
 # --------------------------------------------------------------------------- pure helpers

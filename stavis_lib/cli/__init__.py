@@ -10,7 +10,7 @@ demo           the whole pipeline on the synthetic benchmark (CPU, ~10 min)     
 synth          generate the synthetic audio-visual eye-tracking benchmark      cli.data -> data.synthetic
 import-diem    raw DIEM gaze files -> maps in the release layout               cli.data -> data.diem
 train          one training stage (visual / audio-visual), 1 or N processes    cli.train -> train
-evaluate       sliding-window evaluation of a checkpoint on a split            cli.evaluate -> evaluate
+evaluate       a checkpoint, or any model's saved maps, scored on a split      cli.evaluate -> evaluate
 predict        saliency maps + overlay video for any video (or a corpus)       cli.predict -> inference
 export         a checkpoint's network as ONNX or a torch.export program        cli.export -> export
 download       fetch and unpack the official data release (needs internet)     cli.data -> data.download
@@ -36,7 +36,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "synth": ("stavis_lib.cli.data", "synth_main", "generate the synthetic audio-visual eye-tracking benchmark"),
     "import-diem": ("stavis_lib.cli.data", "import_diem_main", "convert raw DIEM gaze files to the release layout"),
     "train": ("stavis_lib.cli.train", "main", "train one stage (visual-only or audio-visual); torchrun for N GPUs"),
-    "evaluate": ("stavis_lib.cli.evaluate", "main", "evaluate a checkpoint on a split (CC, NSS, AUC-J, sAUC, SIM)"),
+    "evaluate": ("stavis_lib.cli.evaluate", "main", "score a checkpoint or saved maps on a split (CC, NSS, AUC-J, sAUC, SIM)"),
     "predict": ("stavis_lib.cli.predict", "main", "saliency maps + overlay video (with sound) for a video or a corpus"),
     "export": ("stavis_lib.cli.export", "main", "export a checkpoint's network to ONNX or a torch.export .pt2 (dynamic batch)"),
     "download": ("stavis_lib.cli.data", "download_main", "download and unpack the official STAViS release (online)"),

@@ -1,8 +1,10 @@
-"""``python -m stavis_lib evaluate``: the command line of :func:`evaluate_split` and
-:func:`audio_dependence`."""
+"""``python -m stavis_lib evaluate``: the command line of :func:`evaluate_split` (a checkpoint, or
+with ``--predictions`` maps saved by any model) and :func:`audio_dependence`."""
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -10,6 +12,8 @@ import torch
 
 from stavis_lib.errors import UserError
 from stavis_lib.evaluate.audio_test import audio_dependence
+from stavis_lib.evaluate.predictions import (MISSING_MODES, PRED_FORMATS, MissingPredictionsWarning,
+                                             SavedPredictions, missing_summary)
 from stavis_lib.evaluate.reports import AVERAGING
 from stavis_lib.evaluate.runner import evaluate_split
 from stavis_lib.evaluate.scoring import AUDIO_MODES
@@ -79,8 +83,9 @@ def check_inputs(root: str | Path, datasets: Sequence[str], splits: Sequence[int
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m stavis_lib evaluate",
-        description="Score a STAViS checkpoint (and centre-bias, mean-GT and human reference lines) on the test "
-                    "videos of dataset splits in the release layout; write CSV/markdown tables and NSS plots.")
+        description="Score a STAViS checkpoint, or the saved maps of any model (--predictions), and centre-bias, "
+                    "mean-GT and human reference lines on the test videos of dataset splits in the release "
+                    "layout; write CSV/markdown tables and NSS plots.")
     p.add_argument("root", help="release layout root (video_frames/, video_audio/, annotations/, fold_lists/)")
     p.add_argument("--datasets", nargs="+", default=["Synthetic"], help="dataset names (default: Synthetic)")
     p.add_argument("--splits", nargs="+", default=["1", "2", "3"],
@@ -91,12 +96,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint path; '{split}' in it is replaced by the split number (one model per split). "
                         "Without it only the reference lines are scored.")
-    p.add_argument("--name", default=None, help="the model's row name (default: the checkpoint's variant)")
+    p.add_argument("--predictions", default=None, metavar="DIR",
+                   help="score maps saved by any model instead of a checkpoint: DIR/<db>/<video>/pred_sal_%%06d.jpg "
+                        "(numbered by the frame they predict, from 1), DIR/<db>/<video>.npz or DIR/<db>/<video>.mp4")
+    p.add_argument("--pred-format", choices=list(PRED_FORMATS), default="auto",
+                   help="form of the saved maps (default auto: per video the first of npz, jpg, mp4 found)")
+    p.add_argument("--missing", choices=list(MISSING_MODES), default="skip",
+                   help="scored frames without a saved map: skip (default: left out of the means, counted), "
+                        "centre (scored with the centre-bias map) or error")
+    p.add_argument("--name", default=None,
+                   help="the model's row name (default: the checkpoint's variant, or the predictions folder's name)")
     p.add_argument("--out", default="results/evaluate", help="output folder (default: results/evaluate)")
     p.add_argument("--audio-test", action="store_true",
                    help="also run the audio-dependence test (true sound vs silence vs another video's sound)")
     p.add_argument("--audio", choices=list(AUDIO_MODES), default="true", help="soundtrack fed to the model")
-    p.add_argument("--save-jpg", action="store_true", help="save maps as <pred-dir>/<db>/<video>/pred_sal_%%06d.jpg")
+    p.add_argument("--save-jpg", action="store_true",
+                   help="save maps as <pred-dir>/<db>/<video>/pred_sal_%%06d.jpg (numbered by the frame they "
+                        "predict, from 1; --predictions reads them back)")
     p.add_argument("--save-npz", action="store_true", help="save maps as <pred-dir>/<db>/<video>.npz (uint8)")
     p.add_argument("--pred-dir", default=None, help="where to save predictions (default: <out>/predictions)")
     p.add_argument("--no-baselines", action="store_true", help="skip the centre-bias and mean-GT lines")
@@ -115,11 +131,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m stavis_lib evaluate ROOT [--checkpoint CKPT] ...``; returns an exit status.
+def _model_and_name(args: argparse.Namespace, splits: Sequence[int | None]):
+    """The network getter (``--checkpoint``) or the saved maps (``--predictions``), and the row name."""
+    if args.predictions is not None:
+        clash = [o for o, on in (("--checkpoint", args.checkpoint), ("--audio-test", args.audio_test),
+                                 ("--save-jpg", args.save_jpg), ("--save-npz", args.save_npz),
+                                 ("--audio", args.audio != "true")) if on]
+        if clash:
+            raise UserError(f"--predictions: saved maps are scored as they are; {clash[0]} needs a checkpoint")
+        if not Path(args.predictions).is_dir():
+            raise UserError(f"--predictions {args.predictions}: folder not found")
+        saved = SavedPredictions(args.predictions, args.pred_format, args.missing)
+        return saved, args.name or saved.root.resolve().name
+    model = _load_model(args.checkpoint, splits)
+    if args.audio_test and (model is None or not model(splits[0]).config.uses_audio):
+        raise UserError("--audio-test needs --checkpoint with an audio-visual model")
+    name = args.name
+    if name is None:
+        name = model(splits[0]).config.variant if model is not None else "model"
+    return model, name
 
-    Configuration errors (root, datasets, splits, checkpoint, counts) raise :class:`UserError`
-    naming the option, before any work; the dispatcher prints them on one line (exit status 2).
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m stavis_lib evaluate ROOT [--checkpoint CKPT | --predictions DIR] ...``; returns an exit status.
+
+    Configuration errors (root, datasets, splits, checkpoint, predictions, counts) raise
+    :class:`UserError` naming the option, before any work; the dispatcher prints them on one line
+    (exit status 2). Saved predictions without a map for some frames give one ``warning:`` line.
     """
     args = build_parser().parse_args(argv)
     splits = list(dict.fromkeys(_parse_split(t) for t in args.splits))
@@ -127,22 +165,21 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, opt) is not None and getattr(args, opt) < 1:
             raise UserError(f"--{opt.replace('_', '-')} must be at least 1, got {getattr(args, opt)}")
     check_inputs(args.root, args.datasets, splits)
-    model = _load_model(args.checkpoint, splits)
-    if args.audio_test and (model is None or not model(splits[0]).config.uses_audio):
-        raise UserError("--audio-test needs --checkpoint with an audio-visual model")
-    name = args.name
-    if name is None:
-        name = model(splits[0]).config.variant if model is not None else "model"
+    model, name = _model_and_name(args, splits)
     kw = dict(max_videos=args.max_videos, max_frames=args.max_frames, batch_size=args.batch_size,
               device=args.device, dtype=args.dtype, seed=args.seed, progress=not args.quiet,
               sauc=None if args.sauc == "none" else args.sauc, postprocess=not args.no_postprocess,
               averaging=args.averaging)
-    result = evaluate_split(args.root, args.datasets, splits, model, name=name, audio=args.audio,
-                            baselines=not args.no_baselines, human=not args.no_human, out_dir=args.out,
-                            plots=not args.no_plots, save_jpg=args.save_jpg, save_npz=args.save_npz,
-                            pred_dir=args.pred_dir, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MissingPredictionsWarning)     # one "warning:" line below instead
+        result = evaluate_split(args.root, args.datasets, splits, model, name=name, audio=args.audio,
+                                baselines=not args.no_baselines, human=not args.no_human, out_dir=args.out,
+                                plots=not args.no_plots, save_jpg=args.save_jpg, save_npz=args.save_npz,
+                                pred_dir=args.pred_dir, **kw)
     print(markdown_table(result.datasets))
     print(f"tables and plots written to {args.out}")
+    if isinstance(model, SavedPredictions) and (line := missing_summary(result.frames, args.missing)):
+        print(f"warning: {line}", file=sys.stderr)
     if args.audio_test:
         table = audio_dependence(args.root, args.datasets, splits, model, name=name, out_dir=args.out, **kw)
         print(markdown_table(table))

@@ -10,6 +10,7 @@ official test code names its i-th map (0-based, the clip starting at frame i+1)
 ``pred_sal_{i+9:06d}.jpg`` ("start frame + 8", the clip centre) and has no map for the first 8
 frames; here every frame has its own window (``clips.window_indices``), so the number is the
 frame the map predicts, and the MATLAB code, which pairs pred_sal_N with frame N, reads it as is.
+:mod:`~stavis_lib.evaluate.predictions` reads the same numbering back (``evaluate --predictions``).
 
 :func:`draw_nss_curves` is the one NSS-over-time drawing of the library: the evaluation's plot
 files use it here, and :mod:`stavis_lib.viz` (a later layer) draws the notebooks' and the
@@ -36,6 +37,8 @@ __all__ = ["EvaluationResult", "AVERAGING", "averaging_rule", "summarize", "writ
 KEYS = ["method", "dataset", "split", "video"]
 #: How the per-video scores of a dataset are averaged over its splits (:func:`averaging_rule`).
 AVERAGING = ("official", "pooled", "split_means")
+#: Count of scored frames without a saved map (tables of saved predictions only).
+MISSING_COUNT = "n_missing_frames"
 #: Datasets whose official evaluation script averages split means (all others pool their videos).
 SPLIT_MEAN_DATASETS = frozenset({"DIEM"})
 
@@ -90,16 +93,21 @@ def _dataset_means(videos: pd.DataFrame, splits: pd.DataFrame, mcols: list[str],
         else:
             sd = splits[(splits["method"] == method) & (splits["dataset"] == db)]
             means = sd[mcols].mean()
+        counts = {c: int(vd[c].sum()) for c in vd.columns if c == MISSING_COUNT}
         rows.append({"method": method, "dataset": db, "averaging": rule, "n_splits": vd["split"].nunique(),
-                     "n_videos": len(vd), **means.to_dict()})
-    return pd.DataFrame(rows, columns=["method", "dataset", "averaging", "n_splits", "n_videos", *mcols])
+                     "n_videos": len(vd), **counts, **means.to_dict()})
+    counts = [MISSING_COUNT] if MISSING_COUNT in videos.columns else []
+    return pd.DataFrame(rows, columns=["method", "dataset", "averaging", "n_splits", "n_videos", *counts, *mcols])
 
 
 def summarize(frames: pd.DataFrame, averaging: str = "official") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Per-frame table -> (videos, splits, datasets).
 
     Videos: mean over frames (NaN frames skipped; ``n_frames`` and ``n_nan_frames``, the frames
-    without fixations or with a non-finite map, counted). Splits: mean over the videos of a split.
+    without fixations or with a non-finite map, counted). Saved predictions
+    (:mod:`~stavis_lib.evaluate.predictions`) add a ``missing`` column to the frames: their
+    scored frames without a saved map are then counted in ``n_missing_frames`` (per video,
+    summed in the splits and datasets tables) and not in ``n_nan_frames``. Splits: mean over the videos of a split.
     Datasets (:func:`averaging_rule`): "pooled" = mean over every (split, video) row of the
     dataset, so a video in the test lists of k splits counts k times; "split_means" = mean of the
     split means; "official" = split means for DIEM, pooled for the others. ``ALL`` per method
@@ -110,15 +118,24 @@ def summarize(frames: pd.DataFrame, averaging: str = "official") -> tuple[pd.Dat
     g = frames.groupby(KEYS, sort=False)
     videos = g[mcols].mean()                                    # pandas skips NaN
     videos.insert(0, "n_frames", g.size())
-    videos.insert(1, "n_nan_frames", g["nss"].apply(lambda s: int(s.isna().sum())))
+    missing = frames["missing"].astype(bool) if "missing" in frames.columns else pd.Series(False, frames.index)
+    videos.insert(1, "n_nan_frames", (frames["nss"].isna() & ~missing).groupby(
+        [frames[k] for k in KEYS], sort=False).sum().astype(int))
+    if "missing" in frames.columns:
+        videos.insert(2, MISSING_COUNT, missing.groupby([frames[k] for k in KEYS], sort=False).sum().astype(int))
     videos = videos.reset_index()
+    counts = [MISSING_COUNT] if MISSING_COUNT in videos.columns else []
     gs = videos.groupby(["method", "dataset", "split"], sort=False)
     splits = gs[mcols].mean()
     splits.insert(0, "n_videos", gs.size())
+    for c in counts:
+        splits.insert(1, c, gs[c].sum())
     splits = splits.reset_index()
     datasets = _dataset_means(videos, splits, mcols, averaging)
     gm = datasets.groupby("method", sort=False)
     overall = gm[mcols].mean()
+    for c in counts:
+        overall.insert(0, c, gm[c].sum())
     overall.insert(0, "n_videos", gm["n_videos"].sum())
     overall.insert(0, "n_splits", gm["n_splits"].sum())
     overall.insert(0, "averaging", "mean of datasets")

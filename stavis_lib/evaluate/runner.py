@@ -1,5 +1,6 @@
-"""The evaluation loop: every test video of every dataset and split, scored with the model and
-the reference lines; :func:`evaluate_split` is its public entry point."""
+"""The evaluation loop: every test video of every dataset and split, scored with the model (or
+maps saved by any model, :class:`~stavis_lib.evaluate.predictions.SavedPredictions`) and the
+reference lines; :func:`evaluate_split` is its public entry point."""
 from __future__ import annotations
 
 import warnings
@@ -11,14 +12,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+from stavis_lib.errors import UserError
 from stavis_lib.evaluate.baselines import CENTRE, MEAN_GT, centre_bias_map, gaze_sigma, mean_gt_map
+from stavis_lib.evaluate.predictions import SavedPredictions, warn_missing
 from stavis_lib.evaluate.reports import (EvaluationResult, averaging_rule, save_predictions, summarize,
                                          write_nss_plots, write_tables)
 from stavis_lib.evaluate.scoring import (AUDIO_MODES, Options, other_audio_assignment, predict_conditions,
                                          score_methods)
 from stavis_lib.evaluate.truth import load_gaze, load_truth, resize_bilinear
-from stavis_lib.runtime import resolve_device
 from stavis_lib.progress import progress_bar
+from stavis_lib.runtime import resolve_device
 
 __all__ = ["evaluate_split", "RunSpec", "run_splits"]
 
@@ -41,9 +44,9 @@ def _effective_splits(layout, db: str, split) -> list[int | None]:
     return out
 
 
-def _resolve_model(model: Any, split: int | None) -> torch.nn.Module | None:
-    """``model``: None, a network, a {split: network} mapping, or a callable split -> network."""
-    if model is None or isinstance(model, torch.nn.Module):
+def _resolve_model(model: Any, split: int | None) -> torch.nn.Module | SavedPredictions | None:
+    """``model``: None, a network, saved maps, a {split: network} mapping, or a callable split -> network."""
+    if model is None or isinstance(model, (torch.nn.Module, SavedPredictions)):
         return model
     if isinstance(model, Mapping):
         if split not in model:
@@ -83,12 +86,17 @@ def _train_mean_map(layout, db: str, k: int | None, spec: RunSpec) -> np.ndarray
     return mean_gt_map(layout, db, train, stride=spec.mean_gt_stride, max_frames=spec.max_frames)
 
 
-def _evaluate_video(root: Path, layout, db: str, entry, net: torch.nn.Module | None, mean_map: np.ndarray | None,
-                    other: Mapping[str, str], spec: RunSpec) -> pd.DataFrame:
-    """Per-frame scores of every method (model conditions, reference lines, humans) for one video."""
+def _evaluate_video(root: Path, layout, db: str, entry, net: torch.nn.Module | SavedPredictions | None,
+                    mean_map: np.ndarray | None, other: Mapping[str, str], spec: RunSpec) -> pd.DataFrame:
+    """Per-frame scores of every method (model conditions or saved maps, reference lines, humans)
+    for one video."""
     truth = load_truth(layout, db, entry, spec.max_frames)
     model_maps: dict[str, np.ndarray] = {}
-    if net is not None:
+    saved = None
+    if isinstance(net, SavedPredictions):
+        saved = net.read(db, entry, truth.n_frames)
+        model_maps = {spec.name: saved.maps}
+    elif net is not None:
         model_maps = predict_conditions(layout, db, entry, truth, net, spec.name, spec.audio_modes, other,
                                          **spec.predict_kw)
         if spec.pred_dir is not None and (spec.save_jpg or spec.save_npz):
@@ -102,7 +110,23 @@ def _evaluate_video(root: Path, layout, db: str, entry, net: torch.nn.Module | N
                 resize_bilinear(mean_map[None], truth.size)[0]
     gaze = load_gaze(root, db, entry.name, truth.size) if spec.human else None
     sigma = gaze_sigma(root, db, truth.size[1], spec.opts.human_sigma, gaze) if gaze is not None else None
-    return score_methods(truth, model_maps, fixed, gaze, sigma, spec.opts)
+    scores = score_methods(truth, model_maps, fixed, gaze, sigma, spec.opts)
+    return net.mark(scores, spec.name, saved) if saved is not None else scores
+
+
+def _plan(layout, datasets: str | Sequence[str], split, model, spec: RunSpec) -> list[tuple[str, int | None, list]]:
+    """(dataset, split, test entries) of every part of the run; saved maps are located for every
+    video now, so that a missing file stops the run before any work."""
+    plan = []
+    for db in ([datasets] if isinstance(datasets, str) else list(datasets)):
+        for k in _effective_splits(layout, db, split):
+            entries = layout.read_fold_list(db, "test", k)[: spec.max_videos or None]
+            if not entries:
+                raise ValueError(f"{layout.fold_list_path(db, 'test', k)}: the test list of {db} split {k} is empty")
+            if isinstance(model, SavedPredictions):
+                model.check(db, entries)
+            plan.append((db, k, entries))
+    return plan
 
 
 def run_splits(root: str | Path, datasets: str | Sequence[str], split, model, spec: RunSpec) -> pd.DataFrame:
@@ -115,22 +139,17 @@ def run_splits(root: str | Path, datasets: str | Sequence[str], split, model, sp
     root = Path(root)
     layout = ReleaseLayout(root)
     parts = []
-    for db in ([datasets] if isinstance(datasets, str) else list(datasets)):
-        for k in _effective_splits(layout, db, split):
-            net = _resolve_model(model, k)
-            entries = layout.read_fold_list(db, "test", k)[: spec.max_videos or None]
-            if not entries:
-                raise ValueError(f"{layout.fold_list_path(db, 'test', k)}: the test list of {db} split {k} is empty")
-            mean_map = _train_mean_map(layout, db, k, spec) if spec.baselines else None
-            uses_other = net is not None and net.config.uses_audio and "other" in spec.audio_modes
-            other = other_audio_assignment([e.name for e in entries]) if uses_other else {}
-            for entry in progress_bar(entries, enabled=spec.progress, desc=f"evaluate {db} split {k}", unit="video"):
-                df = _evaluate_video(root, layout, db, entry, net, mean_map, other, spec)
-                df.insert(1, "dataset", db)
-                df.insert(2, "split", 0 if k is None else int(k))
-                parts.append(df)
+    for db, k, entries in _plan(layout, datasets, split, model, spec):
+        net = _resolve_model(model, k)
+        mean_map = _train_mean_map(layout, db, k, spec) if spec.baselines else None
+        uses_other = isinstance(net, torch.nn.Module) and net.config.uses_audio and "other" in spec.audio_modes
+        other = other_audio_assignment([e.name for e in entries]) if uses_other else {}
+        for entry in progress_bar(entries, enabled=spec.progress, desc=f"evaluate {db} split {k}", unit="video"):
+            df = _evaluate_video(root, layout, db, entry, net, mean_map, other, spec)
+            df.insert(1, "dataset", db)
+            df.insert(2, "split", 0 if k is None else int(k))
+            parts.append(df)
     return pd.concat(parts, ignore_index=True)
-
 
 
 def evaluate_split(root: str | Path, datasets: str | Sequence[str] = "Synthetic",
@@ -151,7 +170,9 @@ def evaluate_split(root: str | Path, datasets: str | Sequence[str] = "Synthetic"
         datasets: one dataset name or several ("Synthetic", "DIEM", "AVAD", ...).
         split: 1, 2, 3, a list of them, or None for a dataset's single standard split
             (written as split 0 in the tables).
-        model: a ``Stavis`` network, ``{split: network}``, a callable ``split -> network``, or
+        model: a ``Stavis`` network, ``{split: network}``, a callable ``split -> network``,
+            maps saved by any model (:class:`~stavis_lib.evaluate.predictions.SavedPredictions`,
+            the same for every split; :func:`~stavis_lib.evaluate.evaluate_predictions`), or
             None (reference lines only).
         name: the model's row name in the ``method`` column.
         audio: "true", "silence" or "other" (see :func:`audio_dependence`).
@@ -175,6 +196,9 @@ def evaluate_split(root: str | Path, datasets: str | Sequence[str] = "Synthetic"
         :class:`EvaluationResult` with the frames, videos, splits and datasets DataFrames.
     """
     averaging_rule("", averaging)
+    if isinstance(model, SavedPredictions) and (audio != "true" or save_jpg or save_npz):
+        raise UserError("saved predictions are scored as they are: audio conditions and save_jpg/save_npz "
+                        "need a network")
     opts = Options(postprocess=postprocess, sauc=sauc, seed=seed, centre_sigma=centre_sigma,
                     human_sigma=human_sigma, device=resolve_device(device))
     out = Path(out_dir) if out_dir is not None else None
@@ -186,6 +210,8 @@ def evaluate_split(root: str | Path, datasets: str | Sequence[str] = "Synthetic"
                     dict(batch_size=batch_size, device=device, dtype=dtype), mean_gt_stride,
                     Path(pred_dir) if pred_dir else None, save_jpg, save_npz, progress)
     frames = run_splits(root, datasets, split, model, spec)
+    if isinstance(model, SavedPredictions):
+        warn_missing(frames, model.missing)
     videos, splits, dsets = summarize(frames, averaging)
     result = EvaluationResult(frames, videos, splits, dsets, out, averaging=averaging)
     if out is not None:

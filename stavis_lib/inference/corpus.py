@@ -37,11 +37,14 @@ from typing import Any
 
 import torch
 
+from tqdm import tqdm
+
 from stavis_lib.errors import UserError
 from stavis_lib.inference.corpus_inputs import CorpusInputError, expand_inputs, output_names
 from stavis_lib.inference.predict import Prediction, predict_video
 from stavis_lib.inference.ranks import Ranks, join_ranks
 from stavis_lib.inference.writers import OutputSet
+from stavis_lib.progress import progress_bar
 
 MANIFEST = "manifest.csv"
 PART_GLOB = "manifest.part-*.csv"
@@ -173,11 +176,9 @@ def _run_share(job: _Job, share: list[tuple[Path, Path]], earlier: dict[str, Man
                progress: bool) -> tuple[list[ManifestRow], list[str]]:
     """Predict (or skip, when done before) each ``(video, folder)`` of this process's share,
     appending each row to the part manifest as it is known; returns the rows and the skipped videos."""
-    from tqdm.auto import tqdm
-
     rows: list[ManifestRow] = []
     skipped: list[str] = []
-    with tqdm(share, desc="videos", unit="video", disable=not progress) as bar:
+    with progress_bar(share, enabled=progress, desc="videos", unit="video") as bar:
         for video, folder in bar:
             row = done_before(video, folder, earlier.get(str(video)), job.settings, job.overlay)
             if row is not None:
@@ -185,7 +186,7 @@ def _run_share(job: _Job, share: list[tuple[Path, Path]], earlier: dict[str, Man
             else:
                 row = _predict_one(job, video, folder)
                 if row.status != "ok":
-                    tqdm.write(f"failed: {video}: {row.error}", file=sys.stderr)
+                    tqdm.write(f"failed: {video}: {row.error}", file=sys.stderr)  # keeps an open bar intact
                 _append_row(job.part, row)
             rows.append(row)
             bar.set_postfix(failed=sum(r.status != "ok" for r in rows), refresh=False)
