@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from tqdm import tqdm
 
 from stavis_lib.errors import UserError
