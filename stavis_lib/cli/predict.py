@@ -136,12 +136,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="resolution of the saved maps (default: the video's)")
     parser.add_argument("--no-overlay", action="store_true", help="skip overlay.mp4 (an earlier one is removed)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--stride", default="1",
+                        help="temporal stride K: run the network on every K-th frame (and the last) and "
+                             "interpolate the maps in time between them (default 1: every frame)")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     from stavis_lib.data.media import probe_video
     from stavis_lib.inference import OutputSet, predict_video
+    from stavis_lib.inference.stride import check_stride
 
     _check_predict_options(args)
+    stride = check_stride(args.stride, "--stride")
     checkpoint = resolve_checkpoint(args.checkpoint, args.variant)
     video = Path(args.video)
     probe_video(video)  # a missing file, a folder or a non-video fails here, before any work
@@ -153,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress=not args.quiet, overlay_path=None if args.no_overlay else outputs.path("overlay.mp4"),
                 maps_path=outputs.path("maps.npz"), map_size=args.map_size, keep_maps=False, threads=args.threads,
                 compile=args.compile, reuse_conv1=not args.no_conv1_reuse,
-                tune_allocator=not args.no_allocator_tuning,
+                tune_allocator=not args.no_allocator_tuning, stride=stride,
             )
             summary = prediction.summary()
             summary.update(checkpoint=str(checkpoint), variant=model.config.variant, video=str(video),
