@@ -143,10 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from stavis_lib.data.media import probe_video
     from stavis_lib.inference import OutputSet, predict_video
-    from stavis_lib.inference.stride import check_stride
+    from stavis_lib.inference.stride import parse_stride
 
     _check_predict_options(args)
-    stride = check_stride(args.stride, "--stride")
+    stride = parse_stride(args.stride)
     checkpoint = resolve_checkpoint(args.checkpoint, args.variant)
     video = Path(args.video)
     probe_video(video)  # a missing file, a folder or a non-video fails here, before any work

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from stavis_lib.data.audio import OFFICIAL_WINDOW
 from stavis_lib.data.frames import OFFICIAL_INTERMEDIATE_SIZE
 from stavis_lib.inference.fast import FastPaths, PreparedNetwork, prepare_network
 from stavis_lib.inference.source import InputError, Source, open_source
@@ -154,20 +155,13 @@ def predict_video(
         preprocessed: the frames are a sample_size x sample_size array as ``model_frame``
             gives them (``evaluate.read_frames_resized``), used as they are; other frames are
             then an error. False (default): every frame goes through ``model_frame``.
-        stride: temporal stride K >= 1: the network runs on the windows of frames 0, K, 2K, …
-            and of the last frame only; the maps of the frames between are interpolated
-            linearly in time (on the frames' real timestamps) between the two computed frames
-            around them (``inference.stride``), still one map per frame. 1 (default): every
-            frame's window runs. Combines with batching, the fast paths (conv1 reuse stays
-            exact: the shared stem partials are per frame, whichever windows run) and the outputs.
+        stride: temporal stride K >= 1: the network runs on frames 0, K, 2K, … and the last one,
+            the maps between are interpolated linearly in time (``inference.stride``; 1: every frame).
 
     Returns:
         ``Prediction`` with ``maps`` (T,H,W) float32 in [0,1] and facts about the run.
     """
-    from stavis_lib.data.audio import OFFICIAL_WINDOW
-
-    _check_arguments(batch_size, normalize)
-    stride = check_stride(stride)
+    stride = _check_arguments(batch_size, normalize, stride)
     start = time.perf_counter()
     dev = resolve_device(device)
     ac_dtype = resolve_autocast_dtype(dtype, dev)
@@ -181,10 +175,9 @@ def predict_video(
         network = prepare_network(model, dev, ac_dtype, size, paths)                                # step 2
         runner = WindowRunner(network, batch_size, src.wave, src.fps,
                               int(audio_window or OFFICIAL_WINDOW) if uses_audio else None)
-        replay = _replays_overlay(src, overlay_path, frames_held=batch_size * stride + 2 * length + 2)
-        stream = MapStream(src, runner, WindowPlan(src.n_hint, length, stride), size=size, map_size=map_size,
-                           normalize=normalize, preprocess=_preprocessor(size, intermediate_size, preprocessed),
-                           keep_frames=overlay_path is not None and not replay, progress=progress)
+        stream, replay = _map_stream(src, runner, WindowPlan(src.n_hint, length, stride), size=size, map_size=map_size,
+                                     normalize=normalize, overlay_path=overlay_path, progress=progress,
+                                     preprocess=_preprocessor(size, intermediate_size, preprocessed))
         kept = _stream_and_write(stream, maps_path, overlay_path, overlay_alpha, keep_maps, threads,  # steps 3, 4
                                  replay=src.reopen() if replay else None)
     finally:
@@ -193,11 +186,13 @@ def predict_video(
                        overlay_path=overlay_path, maps_path=maps_path)
 
 
-def _check_arguments(batch_size: int, normalize: str) -> None:
+def _check_arguments(batch_size: int, normalize: str, stride: object) -> int:
+    """An ``InputError`` for a bad argument; returns the stride as an int."""
     if batch_size < 1:
         raise InputError(f"predict_video: batch_size must be >= 1, got {batch_size}")
     if normalize not in ("minmax", "sigmoid"):
         raise InputError(f"predict_video: normalize={normalize!r}: expected 'minmax' or 'sigmoid'")
+    return check_stride(stride)
 
 
 def _model_size(model: torch.nn.Module) -> tuple[int, int]:
@@ -248,6 +243,17 @@ def _prediction(stream: MapStream, network: PreparedNetwork, kept: list[np.ndarr
         times=np.asarray(runner.times, dtype=np.float64), duration=stream.end_time,
         stride=stream.plan.stride, windows=runner.windows_run,
     )
+
+
+def _map_stream(src: Source, runner: WindowRunner, plan: WindowPlan, *, size: int, map_size: Any, normalize: str,
+                overlay_path: str | Path | None, preprocess: Callable[[np.ndarray], np.ndarray],
+                progress: bool) -> tuple[MapStream, bool]:
+    """Step 3's stream, and whether the overlay decodes the file a second time (``_replays_overlay``:
+    the frames a batch spans, ``batch_size * stride``, and two windows' worth wait for their maps)."""
+    replay = _replays_overlay(src, overlay_path, frames_held=runner.batch_size * plan.stride + 2 * plan.length + 2)
+    stream = MapStream(src, runner, plan, size=size, map_size=map_size, normalize=normalize, preprocess=preprocess,
+                       keep_frames=overlay_path is not None and not replay, progress=progress)
+    return stream, replay
 
 
 def _replays_overlay(src: Source, overlay_path: str | Path | None, frames_held: int) -> bool:

@@ -14,6 +14,12 @@ constant rate ``w = (u - a) / (b - a)``). Where the timestamps do not increase f
 as every map is (resized to the output size, min-max stretched when asked): with
 ``normalize="sigmoid"`` the output maps are exactly this interpolation, with ``"minmax"`` each
 interpolated map is stretched to [0, 1] like the computed ones. ``K = 1`` computes every frame.
+
+The fast paths and batching apply as at K = 1: a batch holds the windows of K-spaced frames.
+The conv1 reuse (``model.stem_cache``) stays exact, its partials being per frame whichever
+windows run; but as every frame of a computed window is still convolved once, its saving
+shrinks with K: per computed window the stem costs min(K, T)/T of its direct FLOPs
+(T: the window length, 16), none saved from K = T on.
 """
 from __future__ import annotations
 
@@ -26,18 +32,24 @@ import torch
 from stavis_lib.inference.source import InputError
 
 
+#: what a stride must be, as the errors say it
+STRIDE_RULE = "must be a whole number >= 1 (1 runs the network on every frame)"
+
+
 def check_stride(stride: object, name: str = "predict_video: stride") -> int:
-    """``stride`` as an int >= 1 (an int, or a string of digits as the command line gives it);
-    anything else raises a one-line :class:`InputError` naming ``name``."""
-    value: int | None = None
-    if isinstance(stride, numbers.Integral) and not isinstance(stride, bool):
-        value = int(stride)
-    elif isinstance(stride, str) and stride.strip().isdigit():
-        value = int(stride.strip())
-    if value is None or value < 1:
-        shown = stride if isinstance(stride, str) else repr(stride)
-        raise InputError(f"{name} {shown}: must be a whole number >= 1 (1 runs the network on every frame)")
-    return value
+    """``stride`` as an int >= 1; anything else (0, a negative number, a float, a bool, text)
+    raises a one-line :class:`InputError` naming ``name``."""
+    if isinstance(stride, numbers.Integral) and not isinstance(stride, bool) and stride >= 1:
+        return int(stride)
+    raise InputError(f"{name} {stride!r}: {STRIDE_RULE}")
+
+
+def parse_stride(text: str, name: str = "--stride") -> int:
+    """A command-line stride (digits) as an int >= 1; anything else raises a one-line
+    :class:`InputError` naming ``name``."""
+    if text.strip().isdigit() and int(text) >= 1:
+        return int(text)
+    raise InputError(f"{name} {text}: {STRIDE_RULE}")
 
 
 def next_computed(t: int, stride: int, n_frames: int | None) -> int | None:
