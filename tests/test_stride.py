@@ -33,24 +33,12 @@ COMPUTED = {
 
 
 @pytest.fixture(scope="module")
-def model():
-    """A tiny audio-visual network whose maps have structure and change from frame to frame:
-    non-trivial BatchNorm statistics and heads from N(0, 0.03) instead of the official
-    N(0, 0.001) (whose maps are nearly flat and nearly constant)."""
+def model(calibrated):
+    """A tiny audio-visual network whose maps have structure and change from frame to frame
+    (``calibrated``: BatchNorm statistics set, heads from N(0, 0.03))."""
     torch.manual_seed(0)
     net = build_model("L3mul_S3", depth=10, width=8, sample_size=SIZE, sample_duration=LENGTH).eval()
-    gen = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                n = module.num_features
-                module.running_mean.copy_(torch.randn(n, generator=gen) * 0.5)
-                module.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
-                module.weight.copy_(torch.rand(n, generator=gen) + 0.5)
-                module.bias.copy_(torch.randn(n, generator=gen) * 0.2)
-            elif isinstance(module, torch.nn.Conv2d) and module.weight.abs().max() < 0.01:
-                torch.nn.init.normal_(module.weight, 0.0, 0.03, generator=gen)
-    return net
+    return calibrated(net, head_std=0.03)
 
 
 def _frames(n: int, seed: int = 0) -> np.ndarray:
