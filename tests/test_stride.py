@@ -187,3 +187,9 @@ def test_cli_stride_writes_one_map_per_frame(checkpoint, media_dir, tmp_path):
     assert (summary["frames"], summary["stride"], summary["windows"]) == (17, 3, 7)  # 0, 3, …, 15 and 16
     with np.load(out / "maps.npz") as z:
         assert z["maps"].shape[0] == 17
+
+
+def test_buffered_frames_stay_bounded_by_the_frames_a_batch_spans(model):
+    pred = _probs(np.zeros((80, 40, 52, 3), np.uint8), model, batch_size=2, stride=4, keep_maps=False)
+    assert pred.maps is None and pred.windows == 21  # 0, 4, …, 76 and 79
+    assert pred.peak_buffered_frames <= 2 * 4 + 2 * LENGTH + 1  # batch_size * stride + two windows
