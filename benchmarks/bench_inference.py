@@ -22,8 +22,14 @@ measured in the same run (torch.mm and a oneDNN 3×3×3 convolution), the maximu
 and the per-frame CC between the plain fp32 maps and each fast run's maps, and — last — the
 speed-up of the fastest run whose maps all reach CC ≥ 0.999.
 
-    python benchmarks/bench_inference.py            # ~2-4 min on 2 cores
-    python benchmarks/bench_inference.py --quick    # sanity run, ~1 min
+Then the **stride table** (``_stride_table.py``): ``predict_video(stride=K)`` for K = 1, 2, 4
+on a trained network (``--checkpoint``, default the demo's newest audio-visual checkpoint, as
+``predict`` picks it) and real videos (held-out test videos of that demo run, and the clips in
+``assets/media``): frames/s and per-frame CC against K = 1.
+
+    python benchmarks/bench_inference.py                 # ~2-4 min on 2 cores, plus the stride table
+    python benchmarks/bench_inference.py --quick         # sanity run, ~1 min
+    python benchmarks/bench_inference.py --stride-only   # the stride table alone
 """
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ import numpy as np
 import torch
 
 import _common as C
+from _stride_table import stride_table
 
 from stavis_lib.model import build_model
 from stavis_lib.data.audio import OFFICIAL_WINDOW, clip_audio
@@ -243,13 +250,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-allocator-tuning", action="store_true",
                    help="predict_video(tune_allocator=False): glibc malloc at its defaults throughout")
     p.add_argument("--checkpoint", type=Path, help="a project checkpoint (trained weights, any size) instead of the "
-                   "random full-size network")
+                   "random full-size network; the stride table's network (default there: the demo's newest "
+                   "audio-visual checkpoint, as `predict` finds it)")
     p.add_argument("--reinit", action="store_true", help="with --checkpoint: its architecture with random weights "
                    "(BN calibrated, heads scaled, as for the default network)")
     p.add_argument("--depth", type=int, default=50)
     p.add_argument("--variant", default="L3mul_S3")
     p.add_argument("--cache-dir", type=Path, default=C.DEFAULT_CACHE)
     p.add_argument("--quick", action="store_true", help="short video (40 frames), fewer repeats")
+    p.add_argument("--strides", default="1,2,4", help="strides K of the stride table (default 1,2,4; 1 is always "
+                   "run, as the reference; empty: no stride table)")
+    p.add_argument("--stride-only", action="store_true", help="run only the stride table")
+    p.add_argument("--stride-videos", type=Path, nargs="+", help="videos of the stride table (default: up to "
+                   "--stride-synthetic held-out videos of the demo run, and assets/media)")
+    p.add_argument("--stride-synthetic", type=int, default=2, help="held-out demo videos in the stride table (default 2)")
     args = p.parse_args(argv)
     if args.quick:
         args.frames = min(args.frames, 40)
@@ -257,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     args.cache_dir.mkdir(parents=True, exist_ok=True)
     print("== bench_inference: official test path vs predict_video ==")
     print(C.machine_summary(args.threads))
+    if args.stride_only:
+        stride_table(args)
+        return 0
 
     layout, video, n_frames, fps = synthetic_video(args.cache_dir, args.frames)
     mp4 = layout.root / "videos" / DB / f"{video}.mp4"
@@ -399,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"speed-up (b)/(a) at per-frame CC >= 0.999 ({best[0]}): {best[2] / fps_base:.2f}x  (target >= 3x)")
     else:
         print("speed-up (b)/(a) at per-frame CC >= 0.999: none of the fast runs kept every frame's CC >= 0.999")
+    if args.strides.strip():
+        stride_table(args)
     return 0
 
 

@@ -1,5 +1,6 @@
 """Shared pytest fixtures: the shipped test material (``tests/data``, ``assets/media``), material
-that cannot ship (``STAVIS_SHARED``), and small torch settings."""
+that cannot ship (``STAVIS_SHARED``), small torch settings, and ``calibrated`` (tiny networks
+whose maps have structure)."""
 from __future__ import annotations
 
 import os
@@ -84,3 +85,31 @@ def tiny_av():
 
     torch.manual_seed(0)
     return build_model("L3mul_S3", depth=10, width=8, sample_size=32).eval()
+
+
+def _calibrated(model, head_std: float = 0.3):
+    """The model with non-trivial BatchNorm statistics and affine parameters (a folding test
+    against the default mean 0 / var 1 / gamma 1 / beta 0 would barely change any weight) and
+    head convolutions drawn from N(0, head_std) instead of the official N(0, 0.001), whose maps
+    are nearly flat."""
+    import torch
+
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                n = module.num_features
+                module.running_mean.copy_(torch.randn(n, generator=gen) * 0.5)
+                module.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
+                module.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+                module.bias.copy_(torch.randn(n, generator=gen) * 0.2)
+            elif isinstance(module, torch.nn.Conv2d) and module.weight.abs().max() < 0.01:
+                torch.nn.init.normal_(module.weight, 0.0, head_std, generator=gen)  # heads: maps with structure
+    return model
+
+
+@pytest.fixture(scope="session")
+def calibrated():
+    """``calibrated(model, head_std=0.3)``: the model (changed in place) with non-trivial BatchNorm
+    statistics and heads from N(0, head_std), so that its maps have structure."""
+    return _calibrated

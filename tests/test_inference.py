@@ -40,10 +40,10 @@ def visual_model():
 
 
 @pytest.fixture(scope="module")
-def structured_av_model(av_model):
+def structured_av_model(av_model, calibrated):
     """``av_model`` with maps that have structure but do not saturate: sigmoid probabilities
     spread over (0, 1) and follow the picture (heads from N(0, 0.03), BatchNorm statistics set)."""
-    return _calibrated(copy.deepcopy(av_model), head_std=0.03)
+    return calibrated(copy.deepcopy(av_model), head_std=0.03)
 
 
 def _moving_blob(n: int, h: int = 40, w: int = 52, seed: int = 0) -> np.ndarray:
@@ -256,27 +256,8 @@ def test_conv1_reuse_gives_the_same_maps(structured_av_model, dtype):
     assert reused.peak_buffered_frames <= 4 + 2 * LENGTH + 1
 
 
-def _calibrated(model, head_std: float = 0.3):
-    """The model with non-trivial BatchNorm statistics and affine parameters (a folding test
-    against the default mean 0 / var 1 / gamma 1 / beta 0 would barely change any weight) and
-    head convolutions drawn from N(0, head_std) instead of the official N(0, 0.001), whose maps
-    are nearly flat."""
-    gen = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                n = module.num_features
-                module.running_mean.copy_(torch.randn(n, generator=gen) * 0.5)
-                module.running_var.copy_(torch.rand(n, generator=gen) * 2 + 0.2)
-                module.weight.copy_(torch.rand(n, generator=gen) + 0.5)
-                module.bias.copy_(torch.randn(n, generator=gen) * 0.2)
-            elif isinstance(module, torch.nn.Conv2d) and module.weight.abs().max() < 0.01:
-                torch.nn.init.normal_(module.weight, 0.0, head_std, generator=gen)  # heads: maps with structure
-    return model
-
-
-def test_folded_batchnorm_gives_the_same_maps_and_leaves_the_model_alone(av_model):
-    model = _calibrated(copy.deepcopy(av_model))
+def test_folded_batchnorm_gives_the_same_maps_and_leaves_the_model_alone(av_model, calibrated):
+    model = calibrated(copy.deepcopy(av_model))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     frames = _frames(19, seed=8)
     wave = np.random.default_rng(3).normal(0, 40, 22050).astype(np.float32)

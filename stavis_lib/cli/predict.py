@@ -147,17 +147,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--no-resume", action="store_true",
                         help="corpus: predict every video again, also those an earlier run completed")
+    parser.add_argument("--stride", default="1",
+                        help="temporal stride K: run the network on every K-th frame (and the last) and "
+                             "interpolate the maps in time between them (default 1: every frame)")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     from stavis_lib.data.media import probe_video
     from stavis_lib.inference import OutputSet, predict_video
     from stavis_lib.inference.corpus import video_summary
     from stavis_lib.inference.corpus_inputs import is_corpus
+    from stavis_lib.inference.stride import parse_stride
 
     _check_predict_options(args)
+    stride = parse_stride(args.stride)
     checkpoint = resolve_checkpoint(args.checkpoint, args.variant)
     if is_corpus(args.video) or int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return _predict_corpus(args, checkpoint)
+        return _predict_corpus(args, checkpoint, stride)
     video = Path(args.video[0])
     probe_video(video)  # a missing file, a folder or a non-video fails here, before any work
     with OutputSet(args.out, PREDICT_OUTPUTS, option="--out", inputs=[video, checkpoint]) as outputs:
@@ -168,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress=not args.quiet, overlay_path=None if args.no_overlay else outputs.path("overlay.mp4"),
                 maps_path=outputs.path("maps.npz"), map_size=args.map_size, keep_maps=False, threads=args.threads,
                 compile=args.compile, reuse_conv1=not args.no_conv1_reuse,
-                tune_allocator=not args.no_allocator_tuning,
+                tune_allocator=not args.no_allocator_tuning, stride=stride,
             )
             summary = video_summary(prediction, model, video, checkpoint, Path(args.out), not args.no_overlay)
             outputs.path("summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -183,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _predict_corpus(args: argparse.Namespace, checkpoint: Path) -> int:
+def _predict_corpus(args: argparse.Namespace, checkpoint: Path, stride: int) -> int:
     """``predict`` over a corpus (``inference.corpus.predict_corpus``), also as one of the processes
     of ``torchrun``: the model is loaded once; rank 0 reports. Exit status 1 when a video failed."""
     from stavis_lib.inference.corpus import predict_corpus
@@ -193,7 +198,7 @@ def _predict_corpus(args: argparse.Namespace, checkpoint: Path) -> int:
         args.video, args.out, model, checkpoint=checkpoint, overlay=not args.no_overlay, resume=not args.no_resume,
         progress=not args.quiet, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
         map_size=args.map_size, threads=args.threads, compile=args.compile, reuse_conv1=not args.no_conv1_reuse,
-        tune_allocator=not args.no_allocator_tuning,
+        tune_allocator=not args.no_allocator_tuning, stride=stride,
     )
     if int(os.environ.get("RANK", "0")) == 0:
         failed = result.failed

@@ -14,7 +14,9 @@
    brought to the model's size by ``data.frames.model_frame`` (the official 320x240 bicubic,
    then bilinear resize), normalised once and held only while a window still needs it; each
    window hears the audio around its frames' real times (``window_audio``); its map leaves at
-   the output size, min-max stretched or as probabilities.
+   the output size, min-max stretched or as probabilities. With a temporal stride K
+   (``stride.py``) only the windows of frames 0, K, 2K, … and of the last frame run; the maps
+   between are interpolated linearly in time.
 4. ``writers.py``: write the outputs as the maps arrive: a ``maps.npz`` (``MapsWriter``), an
    overlay video (heat map over the frames, each at its own time, with the original sound),
    the returned (T,H,W) array; and ``OutputSet``, the lock, staging folder and swap that make

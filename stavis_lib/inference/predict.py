@@ -6,7 +6,8 @@ source (``source.open_source``), prepare the network (``fast.prepare_network``),
 windows in batches (``windows.MapStream``) and write the outputs (``writers.write_outputs``).
 Frames stream through: each is decoded once and held only while a window or the overlay
 still needs it, so memory stays flat on long videos (unless ``keep_maps`` asks for the
-whole (T,H,W) array back).
+whole (T,H,W) array back). ``stride=K`` runs only every K-th frame's window (and the last
+frame's) and interpolates the maps in time between them (``stride.py``).
 """
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from stavis_lib.data.audio import OFFICIAL_WINDOW
 from stavis_lib.data.frames import OFFICIAL_INTERMEDIATE_SIZE
 from stavis_lib.inference.fast import FastPaths, PreparedNetwork, prepare_network
 from stavis_lib.inference.source import InputError, Source, open_source
+from stavis_lib.inference.stride import check_stride
 from stavis_lib.inference.windows import MapStream, WindowPlan, WindowRunner
 from stavis_lib.inference.writers import MapsWriter, write_outputs
 from stavis_lib.runtime import resolve_autocast_dtype, resolve_device, torch_threads, tune_cpu_allocator
@@ -49,7 +52,7 @@ class Prediction:
         device: e.g. "cpu" or "cuda:0"; dtype: "float32", "bfloat16" or "float16".
         has_audio: whether real sound was used (False: silence was fed).
         peak_buffered_frames: most decoded frames held at once (bounded by about
-            batch_size + 2 * sample_duration, whatever the video length).
+            batch_size * stride + 2 * sample_duration, whatever the video length).
         compiled: whether the network ran compiled (False also when compiling failed).
         reuse_conv1: whether the stem convolution was shared between windows.
         allocator_tuned: whether this call applied ``runtime.tune_cpu_allocator``.
@@ -58,6 +61,9 @@ class Prediction:
         duration: seconds from time 0 to the end of the last frame.
         peak_full_frames: most full-resolution frames held at once for the overlay (0 without
             one, or when the overlay decodes the file a second time: ``HELD_FRAMES_BUDGET``).
+        stride: the temporal stride K (1: every frame's window ran).
+        windows: windows run through the network (``n_frames`` at stride 1; about
+            ``n_frames / stride`` otherwise: ``stride.computed_frames``).
     """
 
     maps: np.ndarray | None
@@ -81,6 +87,8 @@ class Prediction:
     times: np.ndarray | None = None
     duration: float = 0.0
     peak_full_frames: int = 0
+    stride: int = 1
+    windows: int = 0
 
     @property
     def frames_per_second(self) -> float:
@@ -107,7 +115,7 @@ def predict_video(
     threads: int | None = None, audio_window: int | None = None, overlay_alpha: float = 0.6,
     channels_last: bool = True, compile: bool = False, reuse_conv1: bool = True, fold_bn: bool = True,
     tune_allocator: bool = True, intermediate_size: tuple[int, int] | None = OFFICIAL_INTERMEDIATE_SIZE,
-    preprocessed: bool = False,
+    preprocessed: bool = False, stride: int = 1,
 ) -> Prediction:
     """Predict one saliency map per frame of a video (STAViS test path, step-1 sliding window).
 
@@ -147,13 +155,13 @@ def predict_video(
         preprocessed: the frames are a sample_size x sample_size array as ``model_frame``
             gives them (``evaluate.read_frames_resized``), used as they are; other frames are
             then an error. False (default): every frame goes through ``model_frame``.
+        stride: temporal stride K >= 1: the network runs on frames 0, K, 2K, … and the last one,
+            the maps between are interpolated linearly in time (``inference.stride``; 1: every frame).
 
     Returns:
         ``Prediction`` with ``maps`` (T,H,W) float32 in [0,1] and facts about the run.
     """
-    from stavis_lib.data.audio import OFFICIAL_WINDOW
-
-    _check_arguments(batch_size, normalize)
+    stride = _check_arguments(batch_size, normalize, stride)
     start = time.perf_counter()
     dev = resolve_device(device)
     ac_dtype = resolve_autocast_dtype(dtype, dev)
@@ -167,10 +175,9 @@ def predict_video(
         network = prepare_network(model, dev, ac_dtype, size, paths)                                # step 2
         runner = WindowRunner(network, batch_size, src.wave, src.fps,
                               int(audio_window or OFFICIAL_WINDOW) if uses_audio else None)
-        replay = _replays_overlay(src, overlay_path, frames_held=batch_size + 2 * length + 2)
-        stream = MapStream(src, runner, WindowPlan(src.n_hint, length), size=size, map_size=map_size,
-                           normalize=normalize, preprocess=_preprocessor(size, intermediate_size, preprocessed),
-                           keep_frames=overlay_path is not None and not replay, progress=progress)
+        stream, replay = _map_stream(src, runner, WindowPlan(src.n_hint, length, stride), size=size, map_size=map_size,
+                                     normalize=normalize, overlay_path=overlay_path, progress=progress,
+                                     preprocess=_preprocessor(size, intermediate_size, preprocessed))
         kept = _stream_and_write(stream, maps_path, overlay_path, overlay_alpha, keep_maps, threads,  # steps 3, 4
                                  replay=src.reopen() if replay else None)
     finally:
@@ -179,11 +186,13 @@ def predict_video(
                        overlay_path=overlay_path, maps_path=maps_path)
 
 
-def _check_arguments(batch_size: int, normalize: str) -> None:
+def _check_arguments(batch_size: int, normalize: str, stride: object) -> int:
+    """An ``InputError`` for a bad argument; returns the stride as an int."""
     if batch_size < 1:
         raise InputError(f"predict_video: batch_size must be >= 1, got {batch_size}")
     if normalize not in ("minmax", "sigmoid"):
         raise InputError(f"predict_video: normalize={normalize!r}: expected 'minmax' or 'sigmoid'")
+    return check_stride(stride)
 
 
 def _model_size(model: torch.nn.Module) -> tuple[int, int]:
@@ -232,7 +241,19 @@ def _prediction(stream: MapStream, network: PreparedNetwork, kept: list[np.ndarr
         peak_buffered_frames=stream.peak, peak_full_frames=stream.peak_full, compiled=network.compiled,
         reuse_conv1=network.stem is not None, allocator_tuned=allocator_tuned,
         times=np.asarray(runner.times, dtype=np.float64), duration=stream.end_time,
+        stride=stream.plan.stride, windows=runner.windows_run,
     )
+
+
+def _map_stream(src: Source, runner: WindowRunner, plan: WindowPlan, *, size: int, map_size: Any, normalize: str,
+                overlay_path: str | Path | None, preprocess: Callable[[np.ndarray], np.ndarray],
+                progress: bool) -> tuple[MapStream, bool]:
+    """Step 3's stream, and whether the overlay decodes the file a second time (``_replays_overlay``:
+    the frames a batch spans, ``batch_size * stride``, and two windows' worth wait for their maps)."""
+    replay = _replays_overlay(src, overlay_path, frames_held=runner.batch_size * plan.stride + 2 * plan.length + 2)
+    stream = MapStream(src, runner, plan, size=size, map_size=map_size, normalize=normalize, preprocess=preprocess,
+                       keep_frames=overlay_path is not None and not replay, progress=progress)
+    return stream, replay
 
 
 def _replays_overlay(src: Source, overlay_path: str | Path | None, frames_held: int) -> bool:

@@ -7,6 +7,8 @@ model's size, normalised once (``clips.normalize_clip``) and held only while a l
 still needs it (:class:`WindowPlan`); as soon as enough windows are ready they run as one
 batch (:class:`WindowRunner`), each with the audio excerpt around its frames' real times
 (:func:`window_audio`), and their maps leave at the output size (:func:`finish_map`).
+With a temporal stride K (``inference.stride``) only every K-th frame's window (and the last
+frame's) runs; the maps of the frames between are interpolated in time as they leave.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 
 from stavis_lib.inference.fast import PreparedNetwork
 from stavis_lib.inference.source import InputError, Source
+from stavis_lib.inference.stride import interpolate, interpolation_weight, next_computed
 from stavis_lib.runtime import autocast, channels_last_input
 
 
@@ -49,10 +52,12 @@ class WindowPlan:
     end of the stream only when it lies more than ``length`` frames before both the frames
     decoded so far and the length hint; with edge frames replicated such rows do not depend
     on n (tests/test_inference.py checks this). The hint doubles when the stream outgrows it.
+    With ``stride`` K only the windows of the computed frames run (:meth:`next_computed`).
     """
 
-    def __init__(self, n_hint: int, length: int) -> None:
+    def __init__(self, n_hint: int, length: int, stride: int = 1) -> None:
         self.length = length
+        self.stride = stride
         self.final = False
         self._set(max(n_hint, 1))
 
@@ -80,6 +85,11 @@ class WindowPlan:
         last = int(self.rows[t].max())
         return last + self.length < decoded and last + self.length < self.n
 
+    def next_computed(self, t: int) -> int | None:
+        """The first frame at or after ``t`` whose window runs (``stride.next_computed``; the last
+        frame counts once the stream has ended)."""
+        return next_computed(t, self.stride, self.n if self.final else None)
+
     def first_needed(self, t: int) -> int:
         """The first frame that window ``t`` or a later one uses."""
         return int(self.needed_from[t]) if t < self.n else t
@@ -102,6 +112,7 @@ class WindowRunner:
         self.small: dict[int, torch.Tensor] = {}
         self.times: list[float] = []
         self.stem_next = 0
+        self.windows_run = 0  # windows through the network so far (padding excluded)
 
     def add(self, index: int, frame: np.ndarray, time: float) -> None:
         """Frame ``index`` (uint8 at model size), shown at ``time`` seconds."""
@@ -144,6 +155,7 @@ class WindowRunner:
     def run(self, rows: np.ndarray) -> torch.Tensor:
         """(n,S,S) sigmoid probabilities (float32, on the device) of the windows ``rows`` (n, length)."""
         n = len(rows)
+        self.windows_run += n
         if self.network.paths.compile and n < self.batch_size:  # one static shape: pad with the last window
             rows = np.concatenate([rows, np.repeat(rows[-1:], self.batch_size - n, axis=0)])
         inputs = self._stem_inputs(rows) if self.network.stem is not None else self._clips(rows)
@@ -188,6 +200,8 @@ class MapStream:
     and only until their map is out. After the iteration the attributes say what was seen:
     ``decoded`` frames, ``video_size`` and ``out_size`` (H,W), ``end_time`` (end of the last
     frame, seconds), ``peak`` (most frames held at once) and ``peak_full`` (most full-resolution ones).
+    With ``plan.stride`` K > 1 a batch holds the windows of K-spaced frames, and the maps of the
+    frames between two computed ones leave, interpolated, once the later one is computed.
     """
 
     def __init__(self, src: Source, runner: WindowRunner, plan: WindowPlan, *,
@@ -202,6 +216,7 @@ class MapStream:
         self.end_time = 0.0
         self._full: dict[int, Any] = {}
         self._bar: Any = None
+        self._last: tuple[int, torch.Tensor] | None = None  # the last computed frame and its probabilities
 
     def __iter__(self) -> Iterator[tuple[Any, np.ndarray]]:
         if self.progress:
@@ -239,16 +254,30 @@ class MapStream:
         runner, plan = self.runner, self.plan
         while True:
             ts: list[int] = []
-            t = self.next_t
-            while len(ts) < runner.batch_size and t < self.decoded and plan.ready(t, self.decoded):
+            t = plan.next_computed(self.next_t)
+            while len(ts) < runner.batch_size and t is not None and t < self.decoded and plan.ready(t, self.decoded):
                 ts.append(t)
-                t += 1
+                t = plan.next_computed(t + 1)
             if not ts or (len(ts) < runner.batch_size and not final):
                 return
             probs = runner.run(plan.rows[ts])
             self.next_t = ts[-1] + 1
             for k, t_done in enumerate(ts):
-                if self._bar is not None:
-                    self._bar.update(1)
-                yield self._full.pop(t_done, None), finish_map(probs[k], self.out_size, self.normalize)
+                yield from self._emit(t_done, probs[k])
             runner.forget_before(plan.first_needed(self.next_t))
+
+    def _emit(self, t: int, prob: torch.Tensor) -> Iterator[tuple[Any, np.ndarray]]:
+        """The maps of the frames after the previous computed frame up to the computed frame ``t``
+        (those between interpolated in time, ``stride.interpolate``), in frame order."""
+        if self._last is not None:
+            a, before = self._last
+            for u in range(a + 1, t):
+                w = interpolation_weight(self.runner.times, a, u, t)
+                yield self._out(u, interpolate(before, prob, w))
+        yield self._out(t, prob)
+        self._last = (t, prob)
+
+    def _out(self, t: int, prob: torch.Tensor) -> tuple[Any, np.ndarray]:
+        if self._bar is not None:
+            self._bar.update(1)
+        return self._full.pop(t, None), finish_map(prob, self.out_size, self.normalize)
