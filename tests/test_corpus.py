@@ -175,6 +175,21 @@ def test_a_rerun_skips_done_videos_and_redoes_an_incomplete_or_failed_one(materi
     assert counter.videos == [videos[2].name]
 
 
+def test_the_stride_reaches_every_video_and_a_new_stride_redoes_them(material, tmp_path, monkeypatch):
+    checkpoint, videos, broken = material
+    out = tmp_path / "out"
+    assert _predict(videos[:2], out, checkpoint, "--stride", "3") == 0
+    for video in videos[:2]:
+        summary = json.loads((out / video.stem / "summary.json").read_text())
+        frames = summary["n_frames"] if "n_frames" in summary else summary["frames"]
+        assert summary["stride"] == 3 and summary["windows"] == len(range(0, frames, 3)) + ((frames - 1) % 3 != 0)
+    counter = _Counter(monkeypatch)
+    assert _predict(videos[:2], out, checkpoint, "--stride", "3") == 0     # same stride: nothing to do
+    assert counter.videos == []
+    assert _predict(videos[:2], out, checkpoint) == 0                      # stride 1 gives other maps
+    assert counter.videos == [videos[0].name, videos[1].name]
+
+
 def test_an_interrupted_run_resumes_from_its_part_manifest(material, tmp_path, monkeypatch):
     checkpoint, videos, _ = material
     out = tmp_path / "out"
