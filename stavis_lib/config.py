@@ -63,6 +63,9 @@ class ModelConfig:
             "center" averages the two central time steps, as the official code does
             (so official checkpoints reproduce); "mean" averages all time steps, as the
             paper's text says.
+        projection_relu: a ReLU after each affine re-projection of eq. (3), h = ReLU(U f + b).
+            The official code applies it (so official checkpoints reproduce); the paper's eq. (3)
+            has none (False).
     """
 
     variant: str = "L3mul_S3"
@@ -77,6 +80,7 @@ class ModelConfig:
     hidden_dim: int = 128
     fusion: str = "S3"
     visual_pool: str = "center"
+    projection_relu: bool = True
 
     def __post_init__(self) -> None:
         self.validate()
@@ -97,6 +101,8 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.localization={self.localization!r}: expected one of {LOCALIZATIONS}")
         if self.fusion not in FUSIONS:
             raise ValueError(f"ModelConfig.fusion={self.fusion!r}: expected one of {FUSIONS}")
+        if not isinstance(self.projection_relu, bool):
+            raise ValueError(f"ModelConfig.projection_relu={self.projection_relu!r}: expected True or False")
         if self.visual_pool not in VISUAL_POOLS:
             raise ValueError(f"ModelConfig.visual_pool={self.visual_pool!r}: expected one of {VISUAL_POOLS}")
         if (self.fusion == "visual") != (self.localization is None):

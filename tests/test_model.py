@@ -256,6 +256,28 @@ def test_visual_pooling_modes():
     assert pool_time(x, "center").item() == 3.0  # official: mean of the two central steps
 
 
+def test_projection_relu_is_the_official_choice_and_the_paper_is_affine():
+    torch.manual_seed(0)
+    x3 = torch.randn(2, 8, 4, 3, 3)
+    f_a = torch.randn(2, 6)
+    official = Localization("L3", visual_channels=8, audio_channels=6, hidden_dim=5, n_maps=2)
+    paper = Localization("L3", visual_channels=8, audio_channels=6, hidden_dim=5, n_maps=2, projection_relu=False)
+    paper.load_state_dict(official.state_dict())
+    h_v, h_a = paper.project(x3, f_a)
+    f_v = x3[:, :, 1:3].mean(2).permute(0, 2, 3, 1)            # "center" pooling: the two central steps
+    hand_v = f_v @ paper.affine_visual.weight.T + paper.affine_visual.bias
+    assert torch.allclose(h_v, hand_v, atol=1e-6) and (h_v < 0).any()    # eq. (3) as printed: affine only
+    assert torch.allclose(h_a[:, 0, 0], f_a @ paper.affine_audio.weight.T + paper.affine_audio.bias, atol=1e-6)
+    r_v, r_a = official.project(x3, f_a)
+    assert torch.allclose(r_v, hand_v.clamp_min(0), atol=1e-6)
+    assert (r_a >= 0).all()
+    assert ModelConfig().projection_relu is True
+    assert build_model("L3mul_S3", depth=10, width=8, sample_size=32,
+                       projection_relu=False).localization.projection_relu is False
+    with pytest.raises(ValueError, match="projection_relu"):
+        ModelConfig(projection_relu="no")
+
+
 def test_fusion_heads_hand_values():
     s_v = torch.tensor([0.0, 2.0, -1.0, 3.0]).reshape(1, 1, 2, 2)
     loc = torch.tensor([1.0, -2.0, 0.5, 0.0]).reshape(1, 1, 2, 2)

@@ -56,6 +56,7 @@ class Localization(nn.Module):
         hidden_dim: int = 128,
         n_maps: int = 64,
         visual_pool: str = "center",
+        projection_relu: bool = True,
     ) -> None:
         super().__init__()
         if method not in ("L1", "L2", "L3"):
@@ -65,6 +66,7 @@ class Localization(nn.Module):
         self.method = method
         self.n_maps = n_maps
         self.visual_pool = visual_pool
+        self.projection_relu = projection_relu
         self.affine_visual = nn.Linear(visual_channels, hidden_dim)  # U_v, b_v of eq. (3)
         self.affine_audio = nn.Linear(audio_channels, hidden_dim)  # U_a, b_a of eq. (3)
         self.weighted: nn.Linear | None = None
@@ -79,11 +81,13 @@ class Localization(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def project(self, x3: Tensor, f_a: Tensor) -> tuple[Tensor, Tensor]:
-        """Eq. (3): h_v (B,h,w,D_h) and the spatially tiled h_a (B,h,w,D_h)."""
+        """Eq. (3): h_v (B,h,w,D_h) and the spatially tiled h_a (B,h,w,D_h); followed by a ReLU
+        when ``projection_relu`` (the official code's choice; the paper's eq. (3) is affine only)."""
         f_v = pool_time(x3, self.visual_pool).permute(0, 2, 3, 1)  # (B,h,w,D_v)
-        h_v = F.relu(self.affine_visual(f_v))
-        h_a = F.relu(self.affine_audio(f_a))[:, None, None, :].expand_as(h_v)
-        return h_v, h_a
+        h_v, h_a = self.affine_visual(f_v), self.affine_audio(f_a)
+        if self.projection_relu:
+            h_v, h_a = F.relu(h_v), F.relu(h_a)
+        return h_v, h_a[:, None, None, :].expand_as(h_v)
 
     def correspond(self, h_v: Tensor, h_a: Tensor) -> Tensor:
         """Per-pixel correspondence maps at feature resolution, (B,K,h,w)."""

@@ -162,6 +162,9 @@ def official_state_dict(model: Stavis) -> dict[str, Tensor]:
                          f"fusion {cfg.fusion}) has no official layout; only 'visual' and L3mul_S3 export")
     if cfg.dsam_channels != 16 or cfg.hidden_dim != 128:
         raise ValueError("the official layout needs dsam_channels=16 and hidden_dim=128")
+    if cfg.uses_audio and not cfg.projection_relu:
+        raise ValueError("the official code applies a ReLU after the eq. (3) projections: "
+                         "projection_relu=False has no official layout")
     if cfg.width != 64:
         warnings.warn(f"width={cfg.width}: the official code only builds width 64", stacklevel=2)
     state = _official_template(cfg).state_dict() if not cfg.uses_audio else {}

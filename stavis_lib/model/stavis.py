@@ -79,6 +79,7 @@ class Stavis(nn.Module):
                 hidden_dim=config.hidden_dim,
                 n_maps=config.n_loc_maps,
                 visual_pool=config.visual_pool,
+                projection_relu=config.projection_relu,
             )
         self.fusion = FusionHead(config.fusion, v_channels, config.n_loc_maps)
 
