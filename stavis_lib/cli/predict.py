@@ -105,14 +105,9 @@ def _check_predict_options(args: argparse.Namespace) -> None:
         raise UserError(f"--dtype {args.dtype}: {exc}") from None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m stavis_lib predict VIDEO --out DIR``: maps.npz, overlay.mp4, summary.json.
 
-    The three files are replaced as a unit (``stavis_lib.inference.writers.OutputSet``): a failed or
-    interrupted run leaves the previous set as it was, a second run into the same folder is
-    refused while the first runs, and no output may be the input file. Bad input raises
-    ``UserError`` (one line naming the file or option; the dispatcher exits with status 2).
-    """
+def _parser() -> argparse.ArgumentParser:
+    """The options of ``predict`` (one video, or a corpus)."""
     parser = argparse.ArgumentParser(
         prog="python -m stavis_lib predict",
         description="Predict one saliency map per frame of VIDEO and write DIR/maps.npz (uint8, key 'maps', "
@@ -150,7 +145,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stride", default="1",
                         help="temporal stride K: run the network on every K-th frame (and the last) and "
                              "interpolate the maps in time between them (default 1: every frame)")
-    args = parser.parse_args(list(argv) if argv is not None else None)
+    return parser
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m stavis_lib predict VIDEO --out DIR``: maps.npz, overlay.mp4, summary.json.
+
+    The three files are replaced as a unit (``stavis_lib.inference.writers.OutputSet``): a failed or
+    interrupted run leaves the previous set as it was, a second run into the same folder is
+    refused while the first runs, and no output may be the input file. Bad input raises
+    ``UserError`` (one line naming the file or option; the dispatcher exits with status 2).
+    """
+    args = _parser().parse_args(list(argv) if argv is not None else None)
 
     from stavis_lib.data.media import probe_video
     from stavis_lib.inference import OutputSet, predict_video
