@@ -46,7 +46,10 @@ def _frames(n: int, seed: int = 0) -> np.ndarray:
 
 
 def _probs(frames: np.ndarray, model, **kw):
-    """The network's probabilities at model size (no min-max stretch), so interpolation is visible as is."""
+    """The network's probabilities at model size (no min-max stretch), so interpolation is visible as is;
+    silent audio, given explicitly (frame arrays have no soundtrack)."""
+    if isinstance(frames, np.ndarray):
+        kw = {"audio": (np.zeros(len(frames) * 882, np.float32), 22050), **kw}
     kw = {"fps": 25.0, "progress": False, "dtype": "float32", "normalize": "sigmoid", "map_size": "model", **kw}
     return predict_video(frames, model, **kw)
 
