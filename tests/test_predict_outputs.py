@@ -90,6 +90,9 @@ _INTERRUPT = textwrap.dedent("""
         os.kill(os.getpid(), signal.SIGINT)
 
     np.lib.format.write_array_header_2_0 = header_then_ctrl_c
+    # Python's own Ctrl-C handler, also when the suite runs as a background job (which starts
+    # with SIGINT ignored, so that Python would not install it)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(main(sys.argv[1:]))
 """)
 
