@@ -12,7 +12,7 @@ OVERVIEW = overview(
            "how fast the simulated viewers turn to a sounding object (measured from their gaze)",
            "which audio samples the audio network hears for a 16-frame clip (Hann-weighted, 35 280 samples)",
            "the splits of the paper's Table 6, and real DIEM gaze converted to maps"],
-    cpu="about 3 min, most of it generating the 48 videos (about 2 min more with `DIEM_GAZE` set)",
+    cpu="about 1.5 min (measured: 76 s with `DIEM_GAZE` set; 23 s of it generating the 48 videos)",
     gpu="not measured", smoke="about 1 min")
 
 CELLS = [

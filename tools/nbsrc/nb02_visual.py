@@ -29,7 +29,7 @@ LEARN = [
 TITLE = f"""
 # 02 · Stage 1: the spatio-temporal visual network (§3.1, eq. 6)
 
-{overview(LEARN, cpu="not measured", gpu="not measured", smoke="not measured")}
+{overview(LEARN, cpu="about 15 min (measured: 18 min with a package install running alongside; 6 min of it the 200-step loop, 9 the stage-1 training)", gpu="not measured", smoke="about 2.5 min (measured on busy cores)")}
 
 {RECAP}
 

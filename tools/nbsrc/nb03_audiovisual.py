@@ -18,7 +18,7 @@ CELLS = [
            "to train stage 2 (eq. 7) from the stage-1 network of notebook 02",
            "to read localization maps and the difference the sound makes, AV(true sound) - AV(silence)",
            "to test whether a model uses its sound: true soundtrack vs silence vs another video's"],
-    cpu="not measured", gpu="not measured", smoke="not measured")}
+    cpu="about 17 min after notebook 02 (measured: 25 min while the test suite ran alongside, 21 of them the stage-2 training)", gpu="not measured", smoke="about 4 min (measured on busy cores)")}
 
 **So far.** Notebook 01 generated the synthetic benchmark: 3-4 moving objects per video, at most one
 of which sounds at a time, and simulated viewers who tend to look at the sounding one; an object
